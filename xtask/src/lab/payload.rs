@@ -1,0 +1,129 @@
+//! The host side of a lab run: a share folder holding the payload (the case
+//! scripts and what they need), and the results the cases leave in it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+const LAB_LIB: &str = include_str!("assets/lab-lib.sh");
+
+/// One test case run inside dom0.
+#[derive(Debug, Clone, Copy)]
+pub struct Case {
+    pub name: &'static str,
+    /// Shell script run by dom0's busybox sh; exit 0 = pass.
+    pub script: &'static str,
+    pub timeout_secs: u32,
+}
+
+/// How one case ended, as dom0 reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseResult {
+    pub name: String,
+    pub passed: bool,
+    pub seconds: u64,
+}
+
+/// A fresh share folder for one boot.
+pub struct Share {
+    pub dir: PathBuf,
+}
+
+impl Share {
+    pub fn create(dir: PathBuf, cases: &[Case]) -> Result<Self> {
+        if dir.exists() {
+            fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+        }
+        fs::create_dir_all(dir.join("cases"))?;
+        fs::write(dir.join("lab-lib.sh"), LAB_LIB)?;
+        let mut payload = String::from(". /host/lab-lib.sh\n");
+        for case in cases {
+            fs::write(dir.join("cases").join(format!("{}.sh", case.name)), case.script)?;
+            payload.push_str(&format!("run_case {} {}\n", case.name, case.timeout_secs));
+        }
+        fs::write(dir.join("payload.sh"), payload)?;
+        Ok(Self { dir })
+    }
+
+    /// Places a host file in the share at `rel` (hard-linked when possible).
+    pub fn add_file(&self, rel: &str, src: &Path) -> Result<()> {
+        let dest = self.dir.join(rel);
+        fs::create_dir_all(dest.parent().expect("share paths have a folder"))?;
+        if fs::hard_link(src, &dest).is_err() {
+            fs::copy(src, &dest).with_context(|| format!("cannot copy {} into the share", src.display()))?;
+        }
+        Ok(())
+    }
+
+    /// The results of every case in `cases`; a case without a RESULT line failed.
+    pub fn results(&self, cases: &[Case]) -> Result<Vec<CaseResult>> {
+        let text = fs::read_to_string(self.dir.join("results")).unwrap_or_default();
+        let reported = parse_results(&text)?;
+        Ok(cases
+            .iter()
+            .map(|case| {
+                reported.iter().find(|r| r.name == case.name).cloned().unwrap_or(CaseResult {
+                    name: case.name.to_owned(),
+                    passed: false,
+                    seconds: 0,
+                })
+            })
+            .collect())
+    }
+
+    /// What a case printed, for reports.
+    pub fn case_log(&self, name: &str) -> String {
+        fs::read_to_string(self.dir.join("logs").join(format!("{name}.log")))
+            .unwrap_or_else(|_| "(the case left no log: dom0 never ran it)".to_owned())
+    }
+}
+
+/// Parses `RESULT<TAB>name<TAB>pass|fail<TAB>seconds` lines.
+fn parse_results(text: &str) -> Result<Vec<CaseResult>> {
+    let mut results = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let ["RESULT", name, status, seconds] = fields[..] else {
+            bail!("malformed result line from dom0: {line:?}");
+        };
+        let passed = match status {
+            "pass" => true,
+            "fail" => false,
+            other => bail!("unknown status {other:?} in result line {line:?}"),
+        };
+        results.push(CaseResult { name: name.to_owned(), passed, seconds: seconds.parse().unwrap_or(0) });
+    }
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_result_lines() {
+        let results = parse_results("RESULT\txl-create\tpass\t12\nRESULT\tctr\tfail\t3\n").unwrap();
+        assert_eq!(
+            results,
+            [
+                CaseResult { name: "xl-create".into(), passed: true, seconds: 12 },
+                CaseResult { name: "ctr".into(), passed: false, seconds: 3 }
+            ]
+        );
+        assert!(parse_results("RESULT\tx\tmaybe\t1\n").is_err());
+        assert!(parse_results("garbage\n").is_err());
+    }
+
+    #[test]
+    fn a_case_without_a_result_line_fails() {
+        let dir = std::env::temp_dir().join(format!("runx-share-{}", std::process::id()));
+        let cases = [Case { name: "never-ran", script: "true", timeout_secs: 1 }];
+        let share = Share::create(dir.clone(), &cases).unwrap();
+        let payload = fs::read_to_string(dir.join("payload.sh")).unwrap();
+        assert!(payload.contains("run_case never-ran 1"), "{payload}");
+        let results = share.results(&cases).unwrap();
+        assert_eq!(results, [CaseResult { name: "never-ran".into(), passed: false, seconds: 0 }]);
+        fs::remove_dir_all(dir).unwrap();
+    }
+}
