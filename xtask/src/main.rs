@@ -1,5 +1,7 @@
 //! `cargo xtask`: the developer and CI tasks of the runx workspace.
 
+mod bench;
+mod ci;
 mod cmd;
 mod lab;
 
@@ -12,26 +14,26 @@ use lab::cache::Cache;
 use lab::Arch;
 
 #[derive(Parser)]
-#[command(about = "runx developer tasks: the Xen lab, tests, demo")]
+#[command(about = "runx developer tasks: the Xen lab, tests, demo, benchmarks")]
 struct Cli {
     #[command(subcommand)]
-    command: Task,
+    task: Task,
 }
 
 #[derive(Args)]
 struct LabOptions {
-    /// Architectures to boot (default: both).
+    /// Architecture to boot; repeat for several (default: x86_64 and arm64).
     #[arg(long, value_enum)]
     arch: Vec<Arch>,
-    /// Rebuild cached downloads and images instead of reusing them.
+    /// Rebuild downloads and images instead of reusing the cached ones.
     #[arg(long)]
     fresh: bool,
 }
 
 impl LabOptions {
-    fn arches(&self) -> Vec<Arch> {
+    fn arches(&self, default: &[Arch]) -> Vec<Arch> {
         if self.arch.is_empty() {
-            Arch::ALL.to_vec()
+            default.to_vec()
         } else {
             self.arch.clone()
         }
@@ -46,13 +48,32 @@ impl LabOptions {
 enum Task {
     /// Boot Xen under QEMU and run the lab's test cases in dom0.
     Lab(LabOptions),
+    /// Boot Xen on the embedded default (arm64 QEMU through u-boot) and start a guest.
+    Demo(LabOptions),
+    /// Run the benchmarks side by side with their baselines and print ratios.
+    Bench(LabOptions),
+    /// Everything CI runs: fmt, clippy, unit tests, the arm64 cross-build, the lab on both arches.
+    Ci(LabOptions),
 }
 
-fn lab_test(opts: &LabOptions) -> Result<bool> {
-    let cache = opts.cache()?;
+fn lab_test(cache: &Cache, arches: &[Arch]) -> Result<bool> {
     let mut passed = true;
-    for arch in opts.arches() {
-        let report = lab::cases::run(&cache, arch, &lab::cases::suite(arch))?;
+    for &arch in arches {
+        let report = lab::cases::run(cache, arch, &lab::cases::suite(arch))?;
+        report.print();
+        passed &= report.passed();
+    }
+    Ok(passed)
+}
+
+fn demo(cache: &Cache, arches: &[Arch]) -> Result<bool> {
+    let mut passed = true;
+    for &arch in arches {
+        let report = lab::cases::run(cache, arch, &lab::cases::demo())?;
+        println!("== Xen 4.17 on {} (QEMU): dom0 ran `xl create`; what happened in dom0:", arch.name());
+        for result in &report.results {
+            print!("{}", report.share.case_log(&result.name));
+        }
         report.print();
         passed &= report.passed();
     }
@@ -60,8 +81,14 @@ fn lab_test(opts: &LabOptions) -> Result<bool> {
 }
 
 fn main() -> Result<ExitCode> {
-    let passed = match Cli::parse().command {
-        Task::Lab(opts) => lab_test(&opts)?,
+    let passed = match Cli::parse().task {
+        Task::Lab(opts) => lab_test(&opts.cache()?, &opts.arches(&Arch::ALL))?,
+        Task::Demo(opts) => demo(&opts.cache()?, &opts.arches(&[Arch::Arm64]))?,
+        Task::Bench(opts) => bench::run(&opts.cache()?, &opts.arches(&Arch::ALL))?,
+        Task::Ci(opts) => {
+            ci::static_checks()?;
+            lab_test(&opts.cache()?, &opts.arches(&Arch::ALL))?
+        }
     };
     Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

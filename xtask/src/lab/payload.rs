@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 const LAB_LIB: &str = include_str!("assets/lab-lib.sh");
+const CASE_LIB: &str = include_str!("assets/case-lib.sh");
 
 /// One test case run inside dom0.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +38,7 @@ impl Share {
         }
         fs::create_dir_all(dir.join("cases"))?;
         fs::write(dir.join("lab-lib.sh"), LAB_LIB)?;
+        fs::write(dir.join("case-lib.sh"), CASE_LIB)?;
         let mut payload = String::from(". /host/lab-lib.sh\n");
         for case in cases {
             fs::write(dir.join("cases").join(format!("{}.sh", case.name)), case.script)?;
@@ -70,6 +72,11 @@ impl Share {
                 })
             })
             .collect())
+    }
+
+    /// A file the payload wrote into the share (empty when it wrote none).
+    pub fn read(&self, rel: &str) -> String {
+        fs::read_to_string(self.dir.join(rel)).unwrap_or_default()
     }
 
     /// What a case printed, for reports.

@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::fs;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -98,6 +99,13 @@ fn qemu_command(boot: &Boot<'_>) -> Result<Command> {
     serial.push(&boot.log);
     cmd.arg("-serial").arg(serial);
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    // QEMU must not outlive the lab even when the lab itself is killed.
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
+        });
+    }
     Ok(cmd)
 }
 

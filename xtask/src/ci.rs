@@ -1,0 +1,31 @@
+//! `cargo xtask ci`: everything CI checks, in order, failing fast.
+
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::cmd;
+use crate::lab::progress::Step;
+
+/// The crates that ship on the boards, cross-built for arm64.
+const SHIPPED: &[&str] = &["runx", "runx-init", "runx-tools"];
+
+fn cargo(args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let step = Step::start(format!("cargo {}", args.join(" ")));
+    cmd::run(Command::new(cargo).args(args))?;
+    step.done();
+    Ok(())
+}
+
+/// Formatting, lints, unit tests and the arm64 cross-build.
+pub fn static_checks() -> Result<()> {
+    cargo(&["fmt", "--all", "--check"])?;
+    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&["test", "--workspace"])?;
+    let mut build = vec!["build", "--release", "--target", "aarch64-unknown-linux-gnu"];
+    for krate in SHIPPED {
+        build.extend(["--package", krate]);
+    }
+    cargo(&build)
+}
