@@ -54,6 +54,20 @@ impl Cache {
         self.fresh
     }
 
+    /// Removes `name`'s artifacts built from other inputs: only the newest is ever used.
+    fn remove_older(&self, name: &str, keep: &Path) -> Result<()> {
+        let prefix = format!("{name}-");
+        for entry in fs::read_dir(&self.root)? {
+            let path = entry?.path();
+            let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+            let same_artifact = file_name.strip_prefix(&prefix).is_some_and(|rest| !rest.contains('-'));
+            if same_artifact && path != keep && path.is_dir() {
+                fs::remove_dir_all(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Returns the directory for `name` under `key`, building it with `build`
     /// unless a complete one exists. `build` fills an empty directory; only a
     /// build that succeeds is kept.
@@ -73,6 +87,7 @@ impl Cache {
         let step = Step::start(format!("building {name}"));
         build(&partial).with_context(|| format!("building {name} in {} failed", partial.display()))?;
         fs::rename(&partial, &dir).with_context(|| format!("cannot move {} into place", dir.display()))?;
+        self.remove_older(name, &dir)?;
         step.done();
         self.built.borrow_mut().insert(dir.clone());
         Ok(dir)

@@ -1,4 +1,4 @@
-//! Progress lines for long lab steps: what is happening and for how long.
+//! Progress lines for long steps: what is happening and for how long.
 
 use std::time::{Duration, Instant};
 
@@ -11,23 +11,23 @@ pub struct Step {
 impl Step {
     pub fn start(what: impl Into<String>) -> Self {
         let what = what.into();
-        eprintln!("[lab] {what} ...");
+        eprintln!("[xtask] {what} ...");
         Self { what, started: Instant::now() }
     }
 
     /// A line saying the step is still running.
     pub fn tick(&self) {
-        eprintln!("[lab] {}: {} s so far", self.what, self.started.elapsed().as_secs());
+        eprintln!("[xtask] {}: {} s so far", self.what, self.started.elapsed().as_secs());
     }
 
     pub fn done(self) -> Duration {
         let took = self.started.elapsed();
-        eprintln!("[lab] {}: done in {:.1} s", self.what, took.as_secs_f64());
+        eprintln!("[xtask] {}: done in {:.1} s", self.what, took.as_secs_f64());
         took
     }
 }
 
 /// A step that was served from the cache.
 pub fn cached(what: &str, path: &std::path::Path) {
-    eprintln!("[lab] {what}: cached ({})", path.display());
+    eprintln!("[xtask] {what}: cached ({})", path.display());
 }

@@ -149,7 +149,12 @@ pub fn boot(boot: &Boot<'_>, what: &str, done_marker: &str) -> Result<Outcome> {
     }
     let serial = String::from_utf8_lossy(&fs::read(&boot.log).unwrap_or_default()).into_owned();
     if !serial.contains(done_marker) {
-        bail!("{what}: dom0 powered off without printing {done_marker:?}{}", serial_tail(&boot.log));
+        let reasons: Vec<&str> = serial.lines().filter(|l| l.contains("@@lab: error:")).collect();
+        bail!(
+            "{what}: dom0 powered off without printing {done_marker:?}\n{}{}",
+            reasons.join("\n"),
+            serial_tail(&boot.log)
+        );
     }
     let took = step.done();
     Ok(Outcome { serial, took })
