@@ -1,7 +1,10 @@
-//! runx-tools: what a board needs around the runtime: u-boot script images,
-//! guest initramfs archives, and (later) xl templates and kernel images.
+//! runx-tools: what a board needs around the runtime: boot scripts for Xen
+//! (`boot`, `uimage`), xl guest configs (`xl`), and the archive writers for
+//! guest initramfs (`cpio`) and OCI images (`oci_archive`).
 
+pub mod boot;
 pub mod cpio;
 pub mod hex;
 pub mod oci_archive;
 pub mod uimage;
+pub mod xl;

@@ -5,7 +5,7 @@
 use anyhow::{bail, Result};
 
 use crate::lab::cache::Cache;
-use crate::lab::cases;
+use crate::lab::cases::{self, Plan};
 use crate::lab::payload::Case;
 use crate::lab::Arch;
 
@@ -56,7 +56,7 @@ pub fn run(cache: &Cache, arches: &[Arch]) -> Result<bool> {
     println!("{:<8} {:<12} {:>14} {:>14} {:>7}  rounds", "arch", "benchmark", "baseline ms", "candidate ms", "ratio");
     let mut complete = true;
     for &arch in arches {
-        let report = cases::run(cache, arch, &benches)?;
+        let report = cases::run(cache, Plan::main(arch), &benches)?;
         let text = report.share.read("bench");
         for bench in &benches {
             let s = samples(&text, bench.name)?;

@@ -11,6 +11,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use lab::cache::Cache;
+use lab::cases::Plan;
 use lab::Arch;
 
 #[derive(Parser)]
@@ -59,9 +60,11 @@ enum Task {
 fn lab_test(cache: &Cache, arches: &[Arch]) -> Result<bool> {
     let mut passed = true;
     for &arch in arches {
-        let report = lab::cases::run(cache, arch, &lab::cases::suite(arch))?;
-        report.print();
-        passed &= report.passed();
+        for (plan, cases) in lab::cases::suite(arch) {
+            let report = lab::cases::run(cache, plan, &cases)?;
+            report.print();
+            passed &= report.passed();
+        }
     }
     Ok(passed)
 }
@@ -69,7 +72,7 @@ fn lab_test(cache: &Cache, arches: &[Arch]) -> Result<bool> {
 fn demo(cache: &Cache, arches: &[Arch]) -> Result<bool> {
     let mut passed = true;
     for &arch in arches {
-        let report = lab::cases::run(cache, arch, &lab::cases::demo())?;
+        let report = lab::cases::run(cache, Plan::main(arch), &[lab::cases::XL_CREATE])?;
         println!("== Xen 4.17 on {} (QEMU): dom0 ran `xl create`; what happened in dom0:", arch.name());
         for result in &report.results {
             print!("{}", report.share.case_log(&result.name));

@@ -1,8 +1,8 @@
-//! The lab's test suites and the run that boots one architecture once and
-//! runs every case of its suite in that boot.
+//! The lab's test suites: which boots each architecture gets, which cases
+//! run in each, and the run that prepares, boots and collects results.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -11,9 +11,10 @@ use runx_tools::oci_archive::{self, Entry, Image};
 use super::cache::Cache;
 use super::payload::{Case, CaseResult, Share};
 use super::qemu::{self, Boot};
-use super::{dom0, guest, rootfs, uboot, Arch};
+use super::uboot::{self, Medium};
+use super::{dom0, guest, rootfs, Arch};
 
-const XL_CREATE: Case =
+pub const XL_CREATE: Case =
     Case { name: "xl-create", script: include_str!("assets/cases/xl-create.sh"), timeout_secs: 180 };
 const CONTAINERD_RUNC: Case =
     Case { name: "containerd-runc", script: include_str!("assets/cases/containerd-runc.sh"), timeout_secs: 300 };
@@ -21,17 +22,57 @@ const CONTAINERD_RUNC: Case =
 /// The image the containerd case imports: busybox in one layer.
 pub const LAB_IMAGE: &str = "docker.io/runx-lab/busybox:latest";
 
-/// Every case the lab runs on `arch`, and whether it needs the x86_64 rootfs disk.
-pub fn suite(arch: Arch) -> Vec<Case> {
-    match arch {
-        Arch::X86_64 => vec![XL_CREATE, CONTAINERD_RUNC],
-        Arch::Arm64 => vec![XL_CREATE],
+/// How one boot is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// QEMU loads Xen and dom0 directly; dom0 gets the debootstrap disk.
+    X86,
+    /// u-boot fetches a generated boot.scr and the images over TFTP.
+    Arm64Tftp,
+    /// u-boot loads a generated boot.scr and the images from a virtio disk; the script also
+    /// starts a dom0less guest that prints on Xen's console.
+    Arm64DiskDom0less,
+}
+
+impl Plan {
+    pub fn arch(self) -> Arch {
+        match self {
+            Plan::X86 => Arch::X86_64,
+            Plan::Arm64Tftp | Plan::Arm64DiskDom0less => Arch::Arm64,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Plan::X86 => "x86_64",
+            Plan::Arm64Tftp => "arm64 (boot.scr over TFTP)",
+            Plan::Arm64DiskDom0less => "arm64 (boot.scr from a virtio disk, dom0less guest)",
+        }
+    }
+
+    fn run_dir(self) -> &'static str {
+        match self {
+            Plan::X86 => "x86_64",
+            Plan::Arm64Tftp => "arm64-tftp",
+            Plan::Arm64DiskDom0less => "arm64-disk",
+        }
+    }
+
+    /// The boot `cargo xtask demo` and `bench` use for `arch`.
+    pub fn main(arch: Arch) -> Self {
+        match arch {
+            Arch::X86_64 => Plan::X86,
+            Arch::Arm64 => Plan::Arm64Tftp,
+        }
     }
 }
 
-/// What `cargo xtask demo` runs until the runtime can start a container.
-pub fn demo() -> Vec<Case> {
-    vec![XL_CREATE]
+/// Every boot the lab test makes on `arch`, with its cases.
+pub fn suite(arch: Arch) -> Vec<(Plan, Vec<Case>)> {
+    match arch {
+        Arch::X86_64 => vec![(Plan::X86, vec![XL_CREATE, CONTAINERD_RUNC])],
+        Arch::Arm64 => vec![(Plan::Arm64Tftp, vec![XL_CREATE]), (Plan::Arm64DiskDom0less, vec![XL_CREATE])],
+    }
 }
 
 fn needs_rootfs(cases: &[Case]) -> bool {
@@ -40,7 +81,7 @@ fn needs_rootfs(cases: &[Case]) -> bool {
 
 /// The outcome of one boot.
 pub struct Report {
-    pub arch: Arch,
+    pub plan: Plan,
     pub results: Vec<CaseResult>,
     pub share: Share,
     pub serial_log: PathBuf,
@@ -54,16 +95,16 @@ impl Report {
 
     /// Prints one line per case, and the log of each failed case.
     pub fn print(&self) {
+        let label = self.plan.label();
         for r in &self.results {
             let status = if r.passed { "ok" } else { "FAILED" };
-            println!("lab {} {}: {status} ({} s in dom0)", self.arch.name(), r.name, r.seconds);
+            println!("lab {label} {}: {status} ({} s)", r.name, r.seconds);
             if !r.passed {
                 println!("--- {} log ---\n{}---", r.name, self.share.case_log(&r.name));
             }
         }
         println!(
-            "lab {}: {} of {} passed, boot to power-off {:.1} s, serial log {}",
-            self.arch.name(),
+            "lab {label}: {} of {} passed, boot to power-off {:.1} s, serial log {}",
             self.results.iter().filter(|r| r.passed).count(),
             self.results.len(),
             self.boot.as_secs_f64(),
@@ -72,7 +113,7 @@ impl Report {
     }
 }
 
-fn busybox_image(cache: &Cache, arch: Arch, busybox: &std::path::Path) -> Result<PathBuf> {
+fn busybox_image(cache: &Cache, arch: Arch, busybox: &Path) -> Result<PathBuf> {
     let data = fs::read(busybox).with_context(|| format!("cannot read {}", busybox.display()))?;
     let mut entries = vec![Entry::Dir { path: "bin".into(), mode: 0o755 }];
     entries.push(Entry::File { path: "bin/busybox".into(), mode: 0o755, data });
@@ -91,40 +132,60 @@ fn busybox_image(cache: &Cache, arch: Arch, busybox: &std::path::Path) -> Result
     Ok(path)
 }
 
-/// Builds what `cases` need, boots `arch` once, and collects the results.
-pub fn run(cache: &Cache, arch: Arch, cases: &[Case]) -> Result<Report> {
+/// The dom0less guest's line on Xen's serial console, e.g. `(XEN) DOM1: @@guest: hello ...`.
+fn dom0less_result(serial: &str) -> CaseResult {
+    let passed = serial.lines().any(|l| l.contains("DOM1") && l.contains(guest::HELLO));
+    CaseResult { name: "dom0less-guest-on-xen-console".into(), passed, seconds: 0 }
+}
+
+/// Builds what `cases` need, boots once as `plan` says, and collects the results.
+pub fn run(cache: &Cache, plan: Plan, cases: &[Case]) -> Result<Report> {
+    let arch = plan.arch();
     let dom0 = dom0::build(cache, arch)?;
     let guest = guest::build(cache, &dom0)?;
-    let run_dir = cache.root().join("runs").join(arch.name());
+    let run_dir = cache.root().join("runs").join(plan.run_dir());
     let share = Share::create(run_dir.join("share"), cases)?;
     share.add_file("guest/vmlinuz", &guest.kernel)?;
     share.add_file("guest/guest.cpio.gz", &guest.ramdisk)?;
-    let disk = if needs_rootfs(cases) {
-        let image = busybox_image(cache, arch, &dom0.packages.join("bin/busybox"))?;
-        share.add_file("images/lab-busybox.tar", &image)?;
-        Some(rootfs::build(cache, arch)?)
-    } else {
-        None
+    fs::write(share.dir.join("guest/lab-guest.cfg"), &guest.xl_config)?;
+    let (disk, tftp) = match plan {
+        Plan::X86 if needs_rootfs(cases) => {
+            let image = busybox_image(cache, arch, &dom0.packages.join("bin/busybox"))?;
+            share.add_file("images/lab-busybox.tar", &image)?;
+            (Some(rootfs::build(cache, arch)?), None)
+        }
+        Plan::X86 => (None, None),
+        Plan::Arm64Tftp => (None, Some(uboot::prepare(&run_dir.join("boot"), &dom0, &guest, Medium::Tftp, false)?)),
+        Plan::Arm64DiskDom0less => {
+            (Some(uboot::prepare(&run_dir.join("boot"), &dom0, &guest, Medium::VirtioDisk, true)?), None)
+        }
     };
-    let tftp = run_dir.join("tftp");
-    if arch == Arch::Arm64 {
-        uboot::prepare_tftp(&tftp, &dom0)?;
-    }
     let boot = Boot {
         dom0: &dom0,
         share: &share.dir,
         disk: disk.as_deref(),
-        tftp: (arch == Arch::Arm64).then_some(tftp.as_path()),
+        tftp: tftp.as_deref(),
         timeout: Duration::from_secs(120 + cases.iter().map(|c| u64::from(c.timeout_secs)).sum::<u64>()),
         log: run_dir.join("serial.log"),
     };
-    let outcome = qemu::boot(
-        &boot,
-        &format!("booting Xen + dom0 ({}) and running {} case(s)", arch.name(), cases.len()),
-        "@@lab: payload finished",
-    )?;
-    let serial_log = boot.log.clone();
-    drop(boot);
-    let results = share.results(cases)?;
-    Ok(Report { arch, results, share, serial_log, boot: outcome.took })
+    let what = format!("booting Xen + dom0, {}, running {} case(s)", plan.label(), cases.len());
+    let outcome = qemu::boot(&boot, &what, "@@lab: payload finished")?;
+    let mut results = share.results(cases)?;
+    if plan == Plan::Arm64DiskDom0less {
+        results.push(dom0less_result(&outcome.serial));
+    }
+    Ok(Report { plan, results, share, serial_log: run_dir.join("serial.log"), boot: outcome.took })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_dom0less_guest_only_on_its_own_console() {
+        let line = format!("(XEN) DOM1: {} on aarch64", guest::HELLO);
+        assert!(dom0less_result(&format!("boot\n{line}\n")).passed);
+        // The same words from dom0's xl-create case do not count.
+        assert!(!dom0less_result(&format!("  xl-create | {}\n", guest::HELLO)).passed);
+    }
 }

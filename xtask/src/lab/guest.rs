@@ -1,5 +1,6 @@
 //! The lab's test guest: Debian's kernel with a busybox initramfs whose init
-//! prints a line on the Xen console and powers off.
+//! prints a line on its console and powers off, and its xl config rendered
+//! by runx_tools::xl.
 
 use std::fs;
 use std::io::BufWriter;
@@ -8,17 +9,27 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use flate2::write::GzEncoder;
 use runx_tools::cpio::{CpioWriter, Meta};
+use runx_tools::xl::{Action, DomainConfig, GuestType};
 
 use super::cache::{Cache, Key};
 use super::dom0::Dom0;
+use super::Arch;
 
 const INIT: &str = include_str!("assets/guest-init.sh");
 
-/// What `xl create` needs for the test guest.
+/// Where dom0 finds the guest: the share's guest/ folder.
+const IN_DOM0: &str = "/host/guest";
+
+/// What the lab guest is made of.
 pub struct Guest {
     pub kernel: PathBuf,
     pub ramdisk: PathBuf,
+    /// Its xl config, with paths as dom0 sees them.
+    pub xl_config: String,
 }
+
+/// The marker the guest prints.
+pub const HELLO: &str = "@@guest: hello from a lab guest";
 
 pub fn build(cache: &Cache, dom0: &Dom0) -> Result<Guest> {
     let busybox = dom0.packages.join("bin/busybox");
@@ -29,7 +40,22 @@ pub fn build(cache: &Cache, dom0: &Dom0) -> Result<Guest> {
         fs::copy(&dom0.kernel, out.join("vmlinuz"))?;
         Ok(())
     })?;
-    Ok(Guest { kernel: dir.join("vmlinuz"), ramdisk: dir.join("guest.cpio.gz") })
+    Ok(Guest { kernel: dir.join("vmlinuz"), ramdisk: dir.join("guest.cpio.gz"), xl_config: xl_config(dom0.arch)? })
+}
+
+/// Debian's kernel runs PV on x86_64; arm64 guests are PVH.
+fn xl_config(arch: Arch) -> Result<String> {
+    let guest_type = match arch {
+        Arch::X86_64 => GuestType::Pv,
+        Arch::Arm64 => GuestType::Pvh,
+    };
+    // Debian's kernel unpacks to ~58 MiB: 160 MiB leaves room for the initramfs.
+    let mut cfg = DomainConfig::new("lab-guest", guest_type, &format!("{IN_DOM0}/vmlinuz"), 160, 1);
+    cfg.ramdisk = Some(format!("{IN_DOM0}/guest.cpio.gz"));
+    cfg.cmdline = Some("console=hvc0 quiet".into());
+    cfg.on_poweroff = Some(Action::Destroy);
+    cfg.on_crash = Some(Action::Destroy);
+    Ok(cfg.render()?)
 }
 
 fn write_ramdisk(busybox: &Path, dest: &Path) -> Result<()> {

@@ -14,30 +14,19 @@ use super::dom0::Dom0;
 use super::progress::Step;
 use super::Arch;
 
-/// Xen's own command line, per architecture.
-pub fn xen_cmdline(arch: Arch) -> &'static str {
-    match arch {
-        Arch::X86_64 => "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all",
-        Arch::Arm64 => "console=dtuart dtuart=/pl011@9000000 dom0_mem=1024M loglvl=all guest_loglvl=all",
-    }
-}
-
-/// dom0's kernel command line.
-pub fn dom0_cmdline(arch: Arch) -> &'static str {
-    match arch {
-        Arch::X86_64 => "console=hvc0 quiet",
-        Arch::Arm64 => "console=hvc0 earlycon=xen quiet",
-    }
-}
+/// Xen's command line on x86_64 (arm64 boots take theirs from the qemu-arm64 board profile).
+const X86_XEN_CMDLINE: &str = "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all";
+const X86_DOM0_CMDLINE: &str = "console=hvc0 quiet";
 
 /// Everything one boot needs.
 pub struct Boot<'a> {
     pub dom0: &'a Dom0,
     /// Shared into dom0 at /host through 9p.
     pub share: &'a Path,
-    /// An ext4 image dom0 mounts at /rootfs (opened copy-on-write: the file is never changed).
+    /// A virtio disk, opened copy-on-write (the file is never changed): the x86_64 dom0
+    /// rootfs, or the arm64 boot disk.
     pub disk: Option<&'a Path>,
-    /// arm64 only: the TFTP folder that holds boot.scr.uimg and the images it loads.
+    /// arm64 only: a TFTP folder that holds boot.scr.uimg and the images it loads.
     pub tftp: Option<&'a Path>,
     pub timeout: Duration,
     /// The serial log is written here.
@@ -54,7 +43,7 @@ impl Drop for Running {
     }
 }
 
-fn qemu_command(boot: &Boot<'_>) -> Result<Command> {
+fn qemu_command(boot: &Boot<'_>) -> Command {
     let share = {
         let mut arg = OsString::from("local,path=");
         arg.push(boot.share);
@@ -68,23 +57,24 @@ fn qemu_command(boot: &Boot<'_>) -> Result<Command> {
             // -smap: TCG's SMAP crashes a PV dom0; -rdtscp: PVH guests hang without it.
             cmd.args(["-machine", "q35", "-cpu", "max,-smap,-rdtscp", "-vga", "none"]);
             cmd.arg("-kernel").arg(&boot.dom0.xen);
-            cmd.args(["-append", xen_cmdline(Arch::X86_64)]);
+            cmd.args(["-append", X86_XEN_CMDLINE]);
             // Multiboot modules: "kernel cmdline,initrd"; a comma inside is written ",,".
             let mut modules = OsString::new();
             modules.push(&boot.dom0.kernel);
-            modules.push(format!(" {}", dom0_cmdline(Arch::X86_64).replace(',', ",,")));
+            modules.push(format!(" {}", X86_DOM0_CMDLINE.replace(',', ",,")));
             modules.push(",");
             modules.push(&boot.dom0.initramfs);
             cmd.arg("-initrd").arg(modules);
         }
         Arch::Arm64 => {
-            let tftp = boot.tftp.context("an arm64 boot needs a TFTP folder with boot.scr.uimg")?;
             cmd = Command::new("qemu-system-aarch64");
             cmd.args(["-machine", "virt,virtualization=on,gic-version=3", "-cpu", "cortex-a57"]);
             cmd.args(["-bios", "/usr/lib/u-boot/qemu_arm64/u-boot.bin"]);
-            let mut net = OsString::from("user,id=n0,tftp=");
-            net.push(tftp);
-            cmd.arg("-netdev").arg(net).args(["-device", "virtio-net-pci,netdev=n0"]);
+            if let Some(tftp) = boot.tftp {
+                let mut net = OsString::from("user,id=n0,tftp=");
+                net.push(tftp);
+                cmd.arg("-netdev").arg(net).args(["-device", "virtio-net-pci,netdev=n0"]);
+            }
         }
     }
     cmd.args(["-m", "2048", "-smp", "2", "-accel", "tcg", "-display", "none", "-no-reboot", "-monitor", "none"]);
@@ -106,7 +96,7 @@ fn qemu_command(boot: &Boot<'_>) -> Result<Command> {
             nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
         });
     }
-    Ok(cmd)
+    cmd
 }
 
 /// What a finished boot left behind.
@@ -120,7 +110,7 @@ pub struct Outcome {
 /// when dom0 never printed `done_marker`.
 pub fn boot(boot: &Boot<'_>, what: &str, done_marker: &str) -> Result<Outcome> {
     let _ = fs::remove_file(&boot.log);
-    let mut cmd = qemu_command(boot)?;
+    let mut cmd = qemu_command(boot);
     let step = Step::start(what);
     let mut qemu = Running(cmd.spawn().context("cannot start QEMU: run scripts/prepare-host to install qemu-system")?);
     let deadline = Instant::now() + boot.timeout;

@@ -1,84 +1,118 @@
-//! The arm64 boot path: QEMU's built-in TFTP server hands u-boot a
-//! `boot.scr.uimg` that loads Xen, dom0's kernel and initramfs and starts Xen
-//! with the modules described in /chosen.
+//! The arm64 boot path: u-boot sources a boot.scr that `runx_tools::boot`
+//! generates from a boot config for the `qemu-arm64` board, fetched either
+//! over QEMU's built-in TFTP server or from the first partition of a virtio
+//! disk (u-boot's distro boot looks for /boot.scr.uimg and /boot.scr).
 
 use std::fs;
-use std::path::Path;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
-use anyhow::{ensure, Result};
+use anyhow::{Context, Result};
+use runx_tools::boot;
 use runx_tools::uimage::ScriptImage;
 
 use super::dom0::Dom0;
-use super::qemu;
+use super::guest::Guest;
+use crate::cmd;
 
-/// Where Debian's qemu_arm64 u-boot expects kernels (`kernel_addr_r`); RAM ends at 3 GiB with -m 2048.
-const FIRST_LOAD: u64 = 0x4040_0000;
-const RAM_END: u64 = 0xc000_0000;
-const ALIGN: u64 = 2 << 20;
-
-fn align_up(addr: u64) -> u64 {
-    addr.div_ceil(ALIGN) * ALIGN
+/// How u-boot gets the images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Medium {
+    Tftp,
+    VirtioDisk,
 }
 
-/// The u-boot commands that boot `dom0` from TFTP; images laid out 2 MiB-aligned from `FIRST_LOAD`.
-pub fn boot_commands(xen_size: u64, kernel_size: u64, initramfs_size: u64) -> Result<String> {
-    let xen = FIRST_LOAD;
-    let kernel = align_up(xen + xen_size);
-    let initramfs = align_up(kernel + kernel_size);
-    ensure!(initramfs + initramfs_size <= RAM_END, "the dom0 images do not fit in the QEMU machine's RAM");
-    Ok(format!(
-        "tftpb {xen:#x} xen\n\
-         tftpb {kernel:#x} vmlinuz\n\
-         tftpb {initramfs:#x} dom0.cpio.gz\n\
-         fdt addr ${{fdt_addr}}\n\
-         fdt resize 1024\n\
-         fdt set /chosen \\#address-cells <0x2>\n\
-         fdt set /chosen \\#size-cells <0x2>\n\
-         fdt set /chosen xen,xen-bootargs \"{xen_args}\"\n\
-         fdt set /chosen xen,dom0-bootargs \"{dom0_args}\"\n\
-         fdt mknod /chosen dom0\n\
-         fdt set /chosen/dom0 compatible \"xen,linux-zimage\" \"xen,multiboot-module\" \"multiboot,module\"\n\
-         fdt set /chosen/dom0 reg <0x0 {kernel:#x} 0x0 {kernel_size:#x}>\n\
-         fdt mknod /chosen dom0-ramdisk\n\
-         fdt set /chosen/dom0-ramdisk compatible \"xen,linux-initrd\" \"xen,multiboot-module\" \"multiboot,module\"\n\
-         fdt set /chosen/dom0-ramdisk reg <0x0 {initramfs:#x} 0x0 {initramfs_size:#x}>\n\
-         booti {xen:#x} - ${{fdt_addr}}\n",
-        xen_args = qemu::xen_cmdline(super::Arch::Arm64),
-        dom0_args = qemu::dom0_cmdline(super::Arch::Arm64),
-    ))
-}
-
-/// Fills `dir` with the images and the script image u-boot fetches over TFTP.
-pub fn prepare_tftp(dir: &Path, dom0: &Dom0) -> Result<()> {
-    fs::create_dir_all(dir)?;
-    for (name, src) in [("xen", &dom0.xen), ("vmlinuz", &dom0.kernel), ("dom0.cpio.gz", &dom0.initramfs)] {
-        let dest = dir.join(name);
-        let _ = fs::remove_file(&dest);
-        if fs::hard_link(src, &dest).is_err() {
-            fs::copy(src, &dest)?;
-        }
+/// The boot config the lab hands to the generator; image paths are relative to the staging folder.
+fn boot_config(medium: Medium, dom0less: bool) -> String {
+    let method = match medium {
+        Medium::Tftp => "tftp",
+        Medium::VirtioDisk => "virtio",
+    };
+    let mut text = format!(
+        "# Written by cargo xtask lab: the arm64 lab's boot, generated like any board's.\n\
+         board = \"qemu-arm64\"\n\n[load]\nmethod = \"{method}\"\n\n\
+         [xen]\nimage = \"xen\"\nbootargs = \"loglvl=all guest_loglvl=all\"\n\n\
+         [dom0]\nkernel = \"vmlinuz\"\nramdisk = \"dom0.cpio.gz\"\nbootargs = \"quiet\"\n"
+    );
+    if dom0less {
+        // Debian's kernel unpacks to ~58 MiB; the guest prints on Xen's console through a virtual PL011.
+        text.push_str(
+            "\n[[domu]]\nname = \"hello\"\nkernel = \"vmlinuz\"\nramdisk = \"guest.cpio.gz\"\n\
+             memory_mib = 256\nvcpus = 1\nvpl011 = true\nbootargs = \"console=ttyAMA0 quiet\"\n",
+        );
     }
-    let size = |p: &Path| fs::metadata(p).map(|m| m.len());
-    let text = boot_commands(size(&dom0.xen)?, size(&dom0.kernel)?, size(&dom0.initramfs)?)?;
-    fs::write(dir.join("boot.cmd"), &text)?;
-    let image = ScriptImage { name: "runx lab: Xen + dom0".into(), timestamp: 0, text: text.into_bytes() };
-    fs::write(dir.join("boot.scr.uimg"), image.to_bytes()?)?;
+    text
+}
+
+fn link_or_copy(src: &Path, dest: &Path) -> Result<()> {
+    let _ = fs::remove_file(dest);
+    if fs::hard_link(src, dest).is_err() {
+        fs::copy(src, dest).with_context(|| format!("cannot copy {}", src.display()))?;
+    }
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn images_are_laid_out_2mib_aligned_without_overlap() {
-        let text = boot_commands(0xf0008, 0x1f6e0c0, 0x100_0001).unwrap();
-        assert!(
-            text.starts_with("tftpb 0x40400000 xen\ntftpb 0x40600000 vmlinuz\ntftpb 0x42600000 dom0.cpio.gz\n"),
-            "{text}"
-        );
-        assert!(text.contains("reg <0x0 0x42600000 0x0 0x1000001>"), "{text}");
-        assert!(text.ends_with("booti 0x40400000 - ${fdt_addr}\n"), "{text}");
-        assert!(boot_commands(1, 1, 0x9000_0000).is_err());
+/// Stages the images and the generated boot.scr in `dir`; returns what QEMU should be given:
+/// the TFTP folder, or a partitioned disk image.
+pub fn prepare(dir: &Path, dom0: &Dom0, guest: &Guest, medium: Medium, dom0less: bool) -> Result<PathBuf> {
+    if dir.exists() {
+        fs::remove_dir_all(dir)?;
     }
+    let stage = dir.join("files");
+    fs::create_dir_all(&stage)?;
+    for (name, src) in [("xen", &dom0.xen), ("vmlinuz", &dom0.kernel), ("dom0.cpio.gz", &dom0.initramfs)] {
+        link_or_copy(src, &stage.join(name))?;
+    }
+    if dom0less {
+        link_or_copy(&guest.ramdisk, &stage.join("guest.cpio.gz"))?;
+    }
+    let config_path = dir.join("boot.toml");
+    fs::write(&config_path, boot_config(medium, dom0less))?;
+    let config = boot::read_config(&config_path)?;
+    let generated = boot::generate(&config, &stage)?;
+    fs::write(dir.join("boot.cmd"), &generated.commands)?;
+    let image =
+        ScriptImage { name: "runx lab: qemu-arm64".into(), timestamp: 0, text: generated.commands.into_bytes() };
+    let script = image.to_bytes()?;
+    match medium {
+        Medium::Tftp => {
+            fs::write(stage.join("boot.scr.uimg"), script)?;
+            Ok(stage)
+        }
+        Medium::VirtioDisk => {
+            fs::write(stage.join("boot.scr"), script)?;
+            let disk = dir.join("boot-disk.img");
+            partitioned_disk(&stage, &disk)?;
+            fs::remove_dir_all(&stage)?;
+            Ok(disk)
+        }
+    }
+}
+
+/// An MBR disk whose one bootable partition (from 1 MiB) is an ext4 file system holding `tree`.
+fn partitioned_disk(tree: &Path, disk: &Path) -> Result<()> {
+    const MIB: u64 = 1 << 20;
+    let used: u64 = fs::read_dir(tree)?.map(|e| Ok(e?.metadata()?.len())).sum::<Result<u64>>()?;
+    let fs_size = (used + used / 5 + 16 * MIB).div_ceil(MIB) * MIB;
+    let fs_image = disk.with_extension("ext4");
+    fs::File::create(&fs_image)?.set_len(fs_size)?;
+    cmd::output(Command::new("mkfs.ext4").args(["-q", "-F", "-L", "boot", "-d"]).arg(tree).arg(&fs_image))?;
+
+    fs::File::create(disk)?.set_len(MIB + fs_size)?;
+    let mut sfdisk = Command::new("sfdisk")
+        .args(["--quiet", "--no-reread"])
+        .arg(disk)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .context("cannot run sfdisk: install fdisk (scripts/prepare-host does)")?;
+    sfdisk.stdin.take().expect("piped").write_all(b"label: dos\nstart=2048, type=83, bootable\n")?;
+    anyhow::ensure!(sfdisk.wait()?.success(), "sfdisk could not partition {}", disk.display());
+
+    let mut out = fs::OpenOptions::new().write(true).open(disk)?;
+    out.seek(SeekFrom::Start(MIB))?;
+    std::io::copy(&mut fs::File::open(&fs_image)?, &mut out)?;
+    fs::remove_file(&fs_image)?;
+    Ok(())
 }

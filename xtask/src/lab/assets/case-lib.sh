@@ -1,28 +1,5 @@
 # Sourced by case scripts in dom0: helpers shared by tests and benchmarks.
 
-# guest_type: the guest type xl supports for Debian's kernel on this architecture.
-guest_type() {
-    case $(uname -m) in
-        x86_64) echo pv ;;
-        aarch64) echo pvh ;;
-    esac
-}
-
-# write_guest_cfg FILE NAME: an xl config for the lab guest (prints a line, powers off).
-write_guest_cfg() {
-    cat > "$1" <<CFG
-name = "$2"
-type = "$(guest_type)"
-kernel = "/host/guest/vmlinuz"
-ramdisk = "/host/guest/guest.cpio.gz"
-extra = "console=hvc0 quiet"
-memory = 160
-vcpus = 1
-on_poweroff = "destroy"
-on_crash = "destroy"
-CFG
-}
-
 # wait_gone NAME SECONDS: waits until domain NAME has ended; destroys it and fails after SECONDS.
 wait_gone() {
     ticks=0

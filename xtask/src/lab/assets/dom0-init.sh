@@ -28,8 +28,8 @@ xenstored --pid-file /run/xenstored.pid || fatal "xenstored did not start"
 xen-init-dom0 >/dev/null || fatal "xen-init-dom0 failed"
 xenconsoled --pid-file=/run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console || fatal "xenconsoled did not start"
 if mount -t 9p -o trans=virtio,version=9p2000.L host /host; then
-    if [ -b /dev/vda ]; then
-        mount -t ext4 /dev/vda /rootfs
+    if rootfs=$(findfs LABEL=dom0-rootfs 2>/dev/null); then
+        mount -t ext4 "$rootfs" /rootfs
         for dir in proc sys dev dev/pts run tmp host sys/fs/cgroup; do
             mkdir -p "/rootfs/$dir"
             mount --bind "/$dir" "/rootfs/$dir"

@@ -1,0 +1,218 @@
+//! xl domain configuration (xl.cfg(5)) as a typed model, rendered with
+//! correct quoting. The runtime and `runx-tools xl-config` share it.
+
+use std::fmt::Write;
+
+/// The guest types xl can build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestType {
+    Pv,
+    Pvh,
+    Hvm,
+}
+
+impl GuestType {
+    fn as_str(self) -> &'static str {
+        match self {
+            GuestType::Pv => "pv",
+            GuestType::Pvh => "pvh",
+            GuestType::Hvm => "hvm",
+        }
+    }
+}
+
+/// What Xen does when the guest powers off, reboots or crashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Destroy,
+    Restart,
+    /// Keep the dead domain (state `s`) so that its xenstore data can still be read.
+    Preserve,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Destroy => "destroy",
+            Action::Restart => "restart",
+            Action::Preserve => "preserve",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum XlError {
+    #[error("xl setting {key}: {value:?} contains a control character (newline, tab, ...), which xl.cfg cannot hold")]
+    ControlCharacter { key: &'static str, value: String },
+    #[error("xl setting {key}: {why}")]
+    Invalid { key: &'static str, why: String },
+}
+
+/// One guest's xl configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainConfig {
+    pub name: String,
+    pub guest_type: GuestType,
+    pub kernel: String,
+    pub ramdisk: Option<String>,
+    /// The kernel command line (`extra`).
+    pub cmdline: Option<String>,
+    pub memory_mib: u64,
+    pub vcpus: u32,
+    /// Physical CPUs the vcpus may run on (`cpus`), e.g. "2-3": pinning for real-time guests.
+    pub cpus: Option<String>,
+    pub cpupool: Option<String>,
+    /// Scheduler weight cap in percent of one CPU (`cap`).
+    pub cap: Option<u32>,
+    /// `MFN,NR_PAGES[@GFN]` entries, hexadecimal.
+    pub iomem: Vec<String>,
+    pub irqs: Vec<u32>,
+    /// Host device-tree paths of devices behind an IOMMU.
+    pub dtdev: Vec<String>,
+    /// The partial device tree describing passed-through devices to the guest.
+    pub device_tree: Option<String>,
+    /// PCI devices (BDF), x86 and arm64 with a PCI host bridge.
+    pub pci: Vec<String>,
+    pub disks: Vec<String>,
+    /// A virtual SBSA UART (`vuart = "sbsa_uart"`), arm64 only.
+    pub vuart: bool,
+    pub on_poweroff: Option<Action>,
+    pub on_reboot: Option<Action>,
+    pub on_crash: Option<Action>,
+}
+
+impl DomainConfig {
+    /// A guest with only the essentials set; the rest empty.
+    pub fn new(name: &str, guest_type: GuestType, kernel: &str, memory_mib: u64, vcpus: u32) -> Self {
+        Self {
+            name: name.to_owned(),
+            guest_type,
+            kernel: kernel.to_owned(),
+            ramdisk: None,
+            cmdline: None,
+            memory_mib,
+            vcpus,
+            cpus: None,
+            cpupool: None,
+            cap: None,
+            iomem: Vec::new(),
+            irqs: Vec::new(),
+            dtdev: Vec::new(),
+            device_tree: None,
+            pci: Vec::new(),
+            disks: Vec::new(),
+            vuart: false,
+            on_poweroff: None,
+            on_reboot: None,
+            on_crash: None,
+        }
+    }
+
+    /// Renders xl.cfg text, one `key = value` per line.
+    pub fn render(&self) -> Result<String, XlError> {
+        if self.name.is_empty() {
+            return Err(XlError::Invalid { key: "name", why: "a domain needs a name".into() });
+        }
+        if self.memory_mib == 0 || self.vcpus == 0 {
+            return Err(XlError::Invalid { key: "memory", why: "memory and vcpus must be at least 1".into() });
+        }
+        let mut out = String::new();
+        let mut string = |key: &'static str, value: &str| -> Result<(), XlError> {
+            let _ = writeln!(out, "{key} = {}", quote(key, value)?);
+            Ok(())
+        };
+        string("name", &self.name)?;
+        string("type", self.guest_type.as_str())?;
+        string("kernel", &self.kernel)?;
+        if let Some(ramdisk) = &self.ramdisk {
+            string("ramdisk", ramdisk)?;
+        }
+        if let Some(cmdline) = &self.cmdline {
+            string("extra", cmdline)?;
+        }
+        if let Some(cpus) = &self.cpus {
+            string("cpus", cpus)?;
+        }
+        if let Some(pool) = &self.cpupool {
+            string("pool", pool)?;
+        }
+        if let Some(tree) = &self.device_tree {
+            string("device_tree", tree)?;
+        }
+        if self.vuart {
+            string("vuart", "sbsa_uart")?;
+        }
+        for (key, action) in
+            [("on_poweroff", self.on_poweroff), ("on_reboot", self.on_reboot), ("on_crash", self.on_crash)]
+        {
+            if let Some(action) = action {
+                string(key, action.as_str())?;
+            }
+        }
+        let _ = writeln!(out, "memory = {}", self.memory_mib);
+        let _ = writeln!(out, "vcpus = {}", self.vcpus);
+        if let Some(cap) = self.cap {
+            let _ = writeln!(out, "cap = {cap}");
+        }
+        for (key, items) in [("iomem", &self.iomem), ("dtdev", &self.dtdev), ("pci", &self.pci), ("disk", &self.disks)]
+        {
+            if !items.is_empty() {
+                let quoted: Vec<String> = items.iter().map(|i| quote(key, i)).collect::<Result<_, _>>()?;
+                let _ = writeln!(out, "{key} = [ {} ]", quoted.join(", "));
+            }
+        }
+        if !self.irqs.is_empty() {
+            let irqs: Vec<String> = self.irqs.iter().map(u32::to_string).collect();
+            let _ = writeln!(out, "irqs = [ {} ]", irqs.join(", "));
+        }
+        Ok(out)
+    }
+}
+
+/// A double-quoted xl.cfg string: backslash and double quote escaped.
+fn quote(key: &'static str, value: &str) -> Result<String, XlError> {
+    if value.chars().any(char::is_control) {
+        return Err(XlError::ControlCharacter { key, value: value.to_owned() });
+    }
+    Ok(format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\"")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_a_plain_guest() {
+        let mut cfg = DomainConfig::new("web", GuestType::Pvh, "/boot/Image", 64, 1);
+        cfg.cmdline = Some("console=hvc0 init=/sbin/runx-init".into());
+        cfg.on_poweroff = Some(Action::Preserve);
+        assert_eq!(
+            cfg.render().unwrap(),
+            "name = \"web\"\ntype = \"pvh\"\nkernel = \"/boot/Image\"\nextra = \"console=hvc0 init=/sbin/runx-init\"\non_poweroff = \"preserve\"\nmemory = 64\nvcpus = 1\n"
+        );
+    }
+
+    #[test]
+    fn renders_passthrough_and_pinning() {
+        let mut cfg = DomainConfig::new("rt", GuestType::Pvh, "k", 16, 1);
+        cfg.iomem = vec!["0xff110,1".into()];
+        cfg.irqs = vec![68, 69, 70];
+        cfg.dtdev = vec!["/axi/timer@ff110000".into()];
+        cfg.cpus = Some("3".into());
+        cfg.cpupool = Some("rt".into());
+        let text = cfg.render().unwrap();
+        assert!(text.contains("iomem = [ \"0xff110,1\" ]\n"), "{text}");
+        assert!(text.contains("irqs = [ 68, 69, 70 ]\n"), "{text}");
+        assert!(text.contains("dtdev = [ \"/axi/timer@ff110000\" ]\n"), "{text}");
+        assert!(text.contains("cpus = \"3\"\npool = \"rt\"\n"), "{text}");
+    }
+
+    #[test]
+    fn quotes_and_refuses_what_xl_cannot_read() {
+        let mut cfg = DomainConfig::new("q", GuestType::Pv, "k", 16, 1);
+        cfg.cmdline = Some(r#"msg="hi \o/""#.into());
+        assert!(cfg.render().unwrap().contains(r#"extra = "msg=\"hi \\o/\"""#));
+        cfg.cmdline = Some("a\nkernel = \"/etc/shadow\"".into());
+        assert!(matches!(cfg.render(), Err(XlError::ControlCharacter { key: "extra", .. })));
+    }
+}
