@@ -100,7 +100,7 @@ pub struct DomU {
     /// A virtual PL011 UART, so the guest prints on Xen's console.
     #[serde(default)]
     pub vpl011: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub bootargs: String,
 }
 
