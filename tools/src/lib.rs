@@ -4,6 +4,7 @@
 
 pub mod boot;
 pub mod cpio;
+pub mod guest;
 pub mod hex;
 pub mod oci_archive;
 pub mod uimage;

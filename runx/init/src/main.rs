@@ -1,8 +1,51 @@
-//! runx-init: the guest's PID 1. It will run the container's process from
-//! the launch spec; until then it only refuses to run anywhere but as PID 1,
-//! so that it can never be started by mistake on the host.
+//! runx-init: PID 1 of a runx guest. It reads the launch spec, prepares the
+//! container's root, runs exactly the process the spec describes, reaps
+//! every orphan, forwards the signals the host asks for through xenstore,
+//! and when the process ends reports how (xenstore `data/runx/...`), syncs
+//! and powers the guest off. No shell, no agent.
 
+mod process;
+mod setup;
+mod xenstore;
+
+use std::os::fd::AsFd;
 use std::process::ExitCode;
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::reboot::{reboot, RebootMode};
+use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{sethostname, Pid};
+use runx_launch::{keys, LaunchSpec, SPEC_PATH};
+
+use xenstore::Xenstore;
+
+/// Why the process could not run, and the exit code that reports it.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit_code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(exit_code: i32, message: String) -> Self {
+        Self { exit_code, message }
+    }
+
+    /// runx-init could not prepare the guest (Docker's convention for "not the program's fault").
+    pub fn setup(message: String) -> Self {
+        Self::new(125, message)
+    }
+}
+
+/// How the container's process ended.
+enum Outcome {
+    Exited(i32),
+    Signaled(Signal),
+    Failed(Failure),
+}
 
 fn refusal(pid: u32) -> Option<String> {
     (pid != 1).then(|| {
@@ -10,18 +53,172 @@ fn refusal(pid: u32) -> Option<String> {
     })
 }
 
+/// Sends the signal the host wrote to `data/runx/signal`, then clears the request.
+fn forward_signal(store: &mut Xenstore, child: Pid) {
+    let Ok(Some(value)) = store.read(keys::SIGNAL) else { return };
+    if value.is_empty() {
+        return;
+    }
+    match value.trim().parse::<i32>().ok().and_then(|n| Signal::try_from(n).ok()) {
+        Some(signal) => {
+            let _ = kill(child, signal);
+        }
+        None => eprintln!("runx-init: ignoring signal request {value:?}: not a signal number"),
+    }
+    let _ = store.remove(keys::SIGNAL);
+}
+
+/// Reaps every exited child; returns the main process's status once it has ended.
+fn reap(child: Pid) -> Option<Outcome> {
+    let mut outcome = None;
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == child => outcome = Some(Outcome::Exited(code)),
+            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == child => outcome = Some(Outcome::Signaled(signal)),
+            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return outcome,
+            Ok(_) => {}
+            Err(Errno::EINTR) => {}
+            Err(_) => return outcome,
+        }
+    }
+}
+
+fn handle_event(store: &mut Xenstore, child: Pid) {
+    match store.next_event() {
+        Ok(path) if path == keys::SIGNAL => forward_signal(store, child),
+        Ok(_) => {}
+        Err(e) => eprintln!("runx-init: xenstore: {e}"),
+    }
+}
+
+/// Waits for the main process, reaping orphans and forwarding signal requests meanwhile.
+fn supervise(child: Pid, sigchld: &mut SignalFd, mut store: Option<&mut Xenstore>) -> Outcome {
+    loop {
+        if let Some(outcome) = reap(child) {
+            return outcome;
+        }
+        if let Some(store) = store.as_deref_mut() {
+            while store.has_queued_events() {
+                handle_event(store, child);
+            }
+        }
+        let mut fds = vec![PollFd::new(sigchld.as_fd(), PollFlags::POLLIN)];
+        if let Some(store) = store.as_deref() {
+            fds.push(PollFd::new(store.fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => eprintln!("runx-init: poll: {e}"),
+        }
+        let ready: Vec<bool> =
+            fds.iter().map(|fd| fd.revents().is_some_and(|r| r.contains(PollFlags::POLLIN))).collect();
+        drop(fds);
+        if ready[0] {
+            let _ = sigchld.read_signal();
+        }
+        if let (Some(store), Some(true)) = (store.as_deref_mut(), ready.get(1)) {
+            handle_event(store, child);
+        }
+    }
+}
+
+fn run(store: Option<&mut Xenstore>) -> Outcome {
+    let spec = match std::fs::read(SPEC_PATH) {
+        Ok(bytes) => match LaunchSpec::from_json(&bytes) {
+            Ok(spec) => spec,
+            Err(e) => return Outcome::Failed(Failure::setup(format!("{SPEC_PATH}: {e}"))),
+        },
+        Err(e) => return Outcome::Failed(Failure::setup(format!("cannot read {SPEC_PATH}: {e}"))),
+    };
+    let root = match setup::container_root(&spec) {
+        Ok(root) => root,
+        Err(failure) => return Outcome::Failed(failure),
+    };
+    if let Some(hostname) = &spec.hostname {
+        if let Err(e) = sethostname(hostname) {
+            return Outcome::Failed(Failure::setup(format!("sethostname {hostname:?}: {e}")));
+        }
+    }
+    let mut blocked = SigSet::empty();
+    blocked.add(Signal::SIGCHLD);
+    let mut sigchld = match sigprocmask(SigmaskHow::SIG_BLOCK, Some(&blocked), None)
+        .and_then(|()| SignalFd::with_flags(&blocked, SfdFlags::SFD_CLOEXEC))
+    {
+        Ok(fd) => fd,
+        Err(e) => return Outcome::Failed(Failure::setup(format!("signalfd: {e}"))),
+    };
+    let (child, failure) = match process::spawn(&spec, &root) {
+        Ok(spawned) => spawned,
+        Err(failure) => return Outcome::Failed(failure),
+    };
+    let mut store = store;
+    if let Some(store) = store.as_deref_mut() {
+        if failure.is_none() {
+            let _ = store.write(keys::STARTED, "1");
+        }
+        if let Err(e) = store.watch(keys::SIGNAL, "signal") {
+            eprintln!("runx-init: cannot watch {}: {e}: signals from the host will not arrive", keys::SIGNAL);
+        }
+    }
+    let outcome = supervise(child, &mut sigchld, store);
+    match (failure, outcome) {
+        (Some(failure), _) => Outcome::Failed(failure),
+        (None, outcome) => outcome,
+    }
+}
+
+/// Stops every other process, records the outcome for the host, syncs and powers off.
+fn finish(outcome: Outcome, store: Option<&mut Xenstore>) -> ! {
+    let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+    while !matches!(waitpid(None, None), Err(Errno::ECHILD)) {}
+    let (code, signal) = match &outcome {
+        Outcome::Exited(code) => (*code, None),
+        Outcome::Signaled(signal) => (128 + *signal as i32, Some(*signal as i32)),
+        Outcome::Failed(failure) => {
+            eprintln!("runx: {}", failure.message);
+            (failure.exit_code, None)
+        }
+    };
+    if let Some(store) = store {
+        if let Outcome::Failed(failure) = &outcome {
+            let _ = store.write(keys::ERROR, &failure.message);
+        }
+        if let Some(signal) = signal {
+            let _ = store.write(keys::EXIT_SIGNAL, &signal.to_string());
+        }
+        if let Err(e) = store.write(keys::EXIT_CODE, &code.to_string()) {
+            eprintln!("runx-init: cannot report exit code {code} through xenstore: {e}");
+        }
+    }
+    nix::unistd::sync();
+    let _ = reboot(RebootMode::RB_POWER_OFF);
+    // reboot only returns on error; PID 1 must never exit.
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}
+
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("--version") {
-        println!("runx-init {}", env!("CARGO_PKG_VERSION"));
+        println!("runx-init {} (launch spec version {})", env!("CARGO_PKG_VERSION"), runx_launch::VERSION);
         return ExitCode::SUCCESS;
     }
-    match refusal(std::process::id()) {
-        Some(msg) => {
-            eprintln!("{msg}");
-            ExitCode::from(2)
-        }
-        None => ExitCode::SUCCESS,
+    if let Some(msg) = refusal(std::process::id()) {
+        eprintln!("{msg}");
+        return ExitCode::from(2);
     }
+    if let Err(failure) = setup::kernel_filesystems() {
+        finish(Outcome::Failed(failure), None);
+    }
+    let mut store = match Xenstore::open() {
+        Ok(store) => Some(store),
+        Err(e) => {
+            eprintln!("runx-init: cannot open /dev/xen/xenbus ({e}): the exit code cannot reach the host");
+            None
+        }
+    };
+    let outcome = run(store.as_mut());
+    finish(outcome, store.as_mut())
 }
 
 #[cfg(test)]

@@ -1,0 +1,133 @@
+//! Preparing the guest before the process starts: the kernel's file systems,
+//! the container's root for its rootfs mode, and the spec's mounts.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, MsFlags};
+use runx_launch::{LaunchSpec, Mount, RootfsMode, INITRAMFS_ROOT};
+
+use crate::Failure;
+
+/// Where a disk-mode root is mounted.
+const DISK_ROOT: &str = "/runx/disk";
+
+fn mount_fs(source: &str, target: &Path, fstype: &str, flags: MsFlags, data: Option<&str>) -> Result<(), Failure> {
+    mount(Some(source), target, Some(fstype), flags, data)
+        .map_err(|e| Failure::setup(format!("cannot mount {fstype} on {}: {e}", target.display())))
+}
+
+fn ensure_dir(path: &Path) -> Result<(), Failure> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    fs::create_dir_all(path).map_err(|e| {
+        Failure::setup(format!(
+            "cannot create {} in the container's root ({e}): add the folder to the image",
+            path.display()
+        ))
+    })
+}
+
+/// proc, sys and dev for runx-init itself, in the initramfs.
+pub fn kernel_filesystems() -> Result<(), Failure> {
+    for (fstype, target) in [("proc", "/proc"), ("sysfs", "/sys"), ("devtmpfs", "/dev")] {
+        ensure_dir(Path::new(target))?;
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+        mount_fs(fstype, Path::new(target), fstype, flags, None)?;
+    }
+    // Kernel messages stay off the console the container's output goes to.
+    let _ = fs::write("/proc/sys/kernel/printk", "1");
+    Ok(())
+}
+
+/// Option words of mount(8) that are flags; the rest is passed to the file system as data.
+fn mount_options(options: &[String]) -> (MsFlags, String) {
+    let mut flags = MsFlags::empty();
+    let mut data = Vec::new();
+    for option in options {
+        let flag = match option.as_str() {
+            "ro" => MsFlags::MS_RDONLY,
+            "nosuid" => MsFlags::MS_NOSUID,
+            "nodev" => MsFlags::MS_NODEV,
+            "noexec" => MsFlags::MS_NOEXEC,
+            "relatime" => MsFlags::MS_RELATIME,
+            "noatime" => MsFlags::MS_NOATIME,
+            "strictatime" => MsFlags::MS_STRICTATIME,
+            "sync" => MsFlags::MS_SYNCHRONOUS,
+            "rw" | "defaults" | "suid" | "dev" | "exec" => MsFlags::empty(),
+            other => {
+                data.push(other.to_owned());
+                MsFlags::empty()
+            }
+        };
+        flags |= flag;
+    }
+    (flags, data.join(","))
+}
+
+fn spec_mount(root: &Path, m: &Mount) -> Result<(), Failure> {
+    let target = root.join(m.destination.trim_start_matches('/'));
+    ensure_dir(&target)?;
+    let (flags, data) = mount_options(&m.options);
+    let source = if m.source.is_empty() { m.fstype.as_str() } else { m.source.as_str() };
+    mount_fs(source, &target, &m.fstype, flags, (!data.is_empty()).then_some(data.as_str()))
+}
+
+/// Prepares the container's root as the spec says and returns its path.
+pub fn container_root(spec: &LaunchSpec) -> Result<PathBuf, Failure> {
+    let readonly = spec.rootfs.readonly;
+    let root = match spec.rootfs.mode {
+        RootfsMode::Initramfs => {
+            let root = PathBuf::from(INITRAMFS_ROOT);
+            // A mount point of its own, so that it can be made read-only.
+            mount(Some(&root), &root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                .map_err(|e| Failure::setup(format!("cannot bind {INITRAMFS_ROOT}: {e}")))?;
+            root
+        }
+        RootfsMode::Disk => {
+            let device = spec.rootfs.device.as_deref().expect("checked: disk mode has a device");
+            let fstype = spec.rootfs.fstype.as_deref().unwrap_or("ext4");
+            let root = PathBuf::from(DISK_ROOT);
+            ensure_dir(&root)?;
+            let flags = if readonly { MsFlags::MS_RDONLY } else { MsFlags::empty() };
+            mount_fs(device, &root, fstype, flags, None)?;
+            root
+        }
+    };
+    let nosuid = MsFlags::MS_NOSUID;
+    for (fstype, dest, flags, data) in [
+        ("proc", "proc", nosuid | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV, None),
+        ("sysfs", "sys", nosuid | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV | MsFlags::MS_RDONLY, None),
+        ("devtmpfs", "dev", nosuid, None),
+        ("devpts", "dev/pts", nosuid | MsFlags::MS_NOEXEC, Some("newinstance,ptmxmode=0666,mode=0620")),
+        ("tmpfs", "dev/shm", nosuid | MsFlags::MS_NODEV, Some("mode=1777")),
+    ] {
+        let target = root.join(dest);
+        ensure_dir(&target)?;
+        mount_fs(fstype, &target, fstype, flags, data)?;
+    }
+    for m in &spec.mounts {
+        spec_mount(&root, m)?;
+    }
+    if readonly && spec.rootfs.mode == RootfsMode::Initramfs {
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        mount(None::<&str>, &root, None::<&str>, flags, None::<&str>)
+            .map_err(|e| Failure::setup(format!("cannot make the root read-only: {e}")))?;
+    }
+    Ok(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_flags_from_file_system_data() {
+        let options: Vec<String> =
+            ["nosuid", "size=16m", "ro", "mode=755", "rw"].iter().map(|s| s.to_string()).collect();
+        let (flags, data) = mount_options(&options);
+        assert_eq!(flags, MsFlags::MS_NOSUID | MsFlags::MS_RDONLY);
+        assert_eq!(data, "size=16m,mode=755");
+    }
+}

@@ -1,0 +1,145 @@
+//! Just enough of the xenstore wire protocol (xs_wire.h) over the guest's
+//! /dev/xen/xenbus to write results, read requests and watch a key.
+//! Paths without a leading '/' are relative to the guest's own domain.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+
+const XS_READ: u32 = 2;
+const XS_WATCH: u32 = 4;
+const XS_WRITE: u32 = 11;
+const XS_RM: u32 = 13;
+const XS_WATCH_EVENT: u32 = 15;
+const XS_ERROR: u32 = 16;
+
+pub struct Xenstore {
+    dev: File,
+    next_request: u32,
+    /// Watch events that arrived while waiting for a reply: the paths that fired.
+    events: VecDeque<String>,
+}
+
+struct Message {
+    kind: u32,
+    request: u32,
+    payload: Vec<u8>,
+}
+
+fn protocol_error(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
+impl Xenstore {
+    pub fn open() -> io::Result<Self> {
+        let dev = OpenOptions::new().read(true).write(true).open("/dev/xen/xenbus")?;
+        Ok(Self { dev, next_request: 1, events: VecDeque::new() })
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.dev.as_fd()
+    }
+
+    fn read_message(&mut self) -> io::Result<Message> {
+        let mut header = [0u8; 16];
+        self.dev.read_exact(&mut header)?;
+        let word = |i: usize| u32::from_ne_bytes(header[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
+        let mut payload = vec![0u8; word(3) as usize];
+        self.dev.read_exact(&mut payload)?;
+        Ok(Message { kind: word(0), request: word(1), payload })
+    }
+
+    /// Sends a request and returns the reply's payload, queueing watch events that come first.
+    fn request(&mut self, kind: u32, payload: &[u8]) -> io::Result<Vec<u8>> {
+        let request = self.next_request;
+        self.next_request = self.next_request.wrapping_add(1);
+        let mut msg = Vec::with_capacity(16 + payload.len());
+        for word in [kind, request, 0, payload.len() as u32] {
+            msg.extend_from_slice(&word.to_ne_bytes());
+        }
+        msg.extend_from_slice(payload);
+        self.dev.write_all(&msg)?;
+        loop {
+            let reply = self.read_message()?;
+            if reply.kind == XS_WATCH_EVENT {
+                self.queue_event(&reply.payload);
+                continue;
+            }
+            if reply.request != request {
+                return Err(protocol_error(format!(
+                    "xenstore answered request {} while {request} was pending",
+                    reply.request
+                )));
+            }
+            if reply.kind == XS_ERROR {
+                let name = String::from_utf8_lossy(&reply.payload).trim_end_matches('\0').to_owned();
+                let kind = if name == "ENOENT" { io::ErrorKind::NotFound } else { io::ErrorKind::Other };
+                return Err(io::Error::new(kind, format!("xenstore: {name}")));
+            }
+            return Ok(reply.payload);
+        }
+    }
+
+    fn queue_event(&mut self, payload: &[u8]) {
+        let path = payload.split(|&b| b == 0).next().unwrap_or_default();
+        self.events.push_back(String::from_utf8_lossy(path).into_owned());
+    }
+
+    pub fn write(&mut self, path: &str, value: &str) -> io::Result<()> {
+        let mut payload = path.as_bytes().to_vec();
+        payload.push(0);
+        payload.extend_from_slice(value.as_bytes());
+        self.request(XS_WRITE, &payload).map(drop)
+    }
+
+    /// The value at `path`, or None when it does not exist.
+    pub fn read(&mut self, path: &str) -> io::Result<Option<String>> {
+        match self.request(XS_READ, &nul_terminated(&[path])) {
+            Ok(value) => Ok(Some(String::from_utf8_lossy(&value).into_owned())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn remove(&mut self, path: &str) -> io::Result<()> {
+        match self.request(XS_RM, &nul_terminated(&[path])) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Asks for an event whenever `path` (or anything below it) changes; one fires at once.
+    pub fn watch(&mut self, path: &str, token: &str) -> io::Result<()> {
+        self.request(XS_WATCH, &nul_terminated(&[path, token])).map(drop)
+    }
+
+    /// The next watch event's path: a queued one, or one read from the device (which may block).
+    pub fn next_event(&mut self) -> io::Result<String> {
+        if let Some(path) = self.events.pop_front() {
+            return Ok(path);
+        }
+        let msg = self.read_message()?;
+        if msg.kind != XS_WATCH_EVENT {
+            return Err(protocol_error(format!(
+                "unexpected xenstore message type {} with no request pending",
+                msg.kind
+            )));
+        }
+        self.queue_event(&msg.payload);
+        Ok(self.events.pop_front().expect("just queued"))
+    }
+
+    pub fn has_queued_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+}
+
+fn nul_terminated(parts: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for part in parts {
+        out.extend_from_slice(part.as_bytes());
+        out.push(0);
+    }
+    out
+}

@@ -1,0 +1,181 @@
+//! Guest images for runx: the base initramfs (runx-init as /init) and the
+//! per-container archive (launch spec, and the rootfs in `initramfs` mode).
+//! Linux unpacks concatenated cpio archives, so a guest's ramdisk is the base
+//! followed by the container's archive; and the ext4 image for `disk` mode.
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use flate2::write::GzEncoder;
+use runx_launch::{LaunchSpec, RootfsMode};
+
+use crate::cpio::{CpioError, CpioWriter, Meta};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GuestImageError {
+    #[error(transparent)]
+    Cpio(#[from] CpioError),
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("launch spec: {0}")]
+    Spec(#[from] runx_launch::SpecError),
+    #[error("the launch spec's rootfs mode is {0:?}, which does not pack the rootfs into the archive")]
+    WrongMode(RootfsMode),
+    #[error("mkfs.ext4 failed for {path}: {why}")]
+    Mkfs { path: PathBuf, why: String },
+}
+
+fn read_err(path: &Path) -> impl FnOnce(std::io::Error) -> GuestImageError + '_ {
+    move |source| GuestImageError::Read { path: path.to_owned(), source }
+}
+
+/// The base initramfs: `/init` is runx-init, plus the folders and the console node it needs.
+pub fn write_base(runx_init: &Path, mtime: u32, out: impl Write) -> Result<(), GuestImageError> {
+    let binary = fs::File::open(runx_init).map_err(read_err(runx_init))?;
+    let size = binary.metadata().map_err(read_err(runx_init))?.len();
+    let mut cpio = CpioWriter::new(GzEncoder::new(out, flate2::Compression::best()));
+    let dir = Meta::root(0o755, mtime);
+    for name in ["dev", "proc", "sys", "runx"] {
+        cpio.append_dir(name, dir)?;
+    }
+    cpio.append_char_device("dev/console", Meta::root(0o600, mtime), 5, 1)?;
+    cpio.append_reader("init", dir, size, binary)?;
+    cpio.finish()?.finish().map_err(CpioError::from)?;
+    Ok(())
+}
+
+/// The per-container archive: `/runx/launch.json` and, in `initramfs` mode, `rootfs` under `/runx/rootfs`.
+pub fn write_container(
+    spec: &LaunchSpec,
+    rootfs: Option<&Path>,
+    mtime: u32,
+    out: impl Write,
+) -> Result<(), GuestImageError> {
+    let json = spec.to_json()?;
+    let mut cpio = CpioWriter::new(GzEncoder::new(out, flate2::Compression::fast()));
+    cpio.append_dir("runx", Meta::root(0o755, mtime))?;
+    cpio.append_file("runx/launch.json", Meta::root(0o600, mtime), &json)?;
+    match (spec.rootfs.mode, rootfs) {
+        (RootfsMode::Initramfs, Some(tree)) => {
+            let md = fs::metadata(tree).map_err(read_err(tree))?;
+            let meta = Meta { perm: md.mode() & 0o7777, uid: md.uid(), gid: md.gid(), mtime };
+            cpio.append_dir("runx/rootfs", meta)?;
+            cpio.append_tree(tree, "runx/rootfs", mtime)?;
+        }
+        (RootfsMode::Initramfs, None) => cpio.append_dir("runx/rootfs", Meta::root(0o755, mtime))?,
+        (mode, Some(_)) => return Err(GuestImageError::WrongMode(mode)),
+        (RootfsMode::Disk, None) => {}
+    }
+    cpio.finish()?.finish().map_err(CpioError::from)?;
+    Ok(())
+}
+
+/// An ext4 image of `tree` for `disk` mode, sized to the tree plus `headroom_mib`.
+pub fn write_ext4(tree: &Path, dest: &Path, headroom_mib: u64) -> Result<(), GuestImageError> {
+    let mut used = 0u64;
+    for entry in walkdir::WalkDir::new(tree) {
+        let entry = entry.map_err(|e| CpioError::Walk { path: tree.to_owned(), source: e })?;
+        used += entry.metadata().map_err(|e| CpioError::Walk { path: tree.to_owned(), source: e })?.len() + 4096;
+    }
+    let size = (used + (headroom_mib << 20) + (8 << 20)).div_ceil(1 << 20) << 20;
+    let file = fs::File::create(dest).map_err(read_err(dest))?;
+    file.set_len(size).map_err(read_err(dest))?;
+    let out = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-E", "root_owner=0:0", "-d"])
+        .arg(tree)
+        .arg(dest)
+        .output()
+        .map_err(|e| GuestImageError::Mkfs {
+        path: dest.to_owned(),
+        why: format!("cannot run mkfs.ext4 ({e}): install e2fsprogs"),
+    })?;
+    if !out.status.success() {
+        let _ = fs::remove_file(dest);
+        return Err(GuestImageError::Mkfs {
+            path: dest.to_owned(),
+            why: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes `base` followed by `container` into `dest`: the ramdisk a guest boots.
+pub fn concatenate(base: &Path, container: &Path, dest: &Path) -> Result<(), GuestImageError> {
+    let mut out = BufWriter::new(fs::File::create(dest).map_err(read_err(dest))?);
+    for part in [base, container] {
+        let mut file = fs::File::open(part).map_err(read_err(part))?;
+        std::io::copy(&mut file, &mut out).map_err(read_err(dest))?;
+    }
+    out.flush().map_err(read_err(dest))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runx_launch::{Process, Rootfs, User, VERSION};
+    use std::process::Stdio;
+
+    fn spec(mode: RootfsMode) -> LaunchSpec {
+        LaunchSpec {
+            version: VERSION,
+            process: Process {
+                args: vec!["/bin/true".into()],
+                env: vec![],
+                cwd: "/".into(),
+                user: User { uid: 0, gid: 0, additional_gids: vec![], umask: None },
+                rlimits: vec![],
+                no_new_privileges: false,
+            },
+            hostname: None,
+            rootfs: Rootfs {
+                mode,
+                device: (mode == RootfsMode::Disk).then(|| "/dev/xvda".into()),
+                fstype: None,
+                readonly: false,
+            },
+            mounts: vec![],
+        }
+    }
+
+    fn list(gz: &[u8]) -> Vec<String> {
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(gz), &mut raw).unwrap();
+        let mut child = Command::new("cpio")
+            .args(["-t", "--quiet"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("GNU cpio must be installed");
+        child.stdin.take().unwrap().write_all(&raw).unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn container_archive_carries_spec_and_rootfs() {
+        let tree = std::env::temp_dir().join(format!("runx-guest-tree-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tree);
+        fs::create_dir_all(tree.join("bin")).unwrap();
+        fs::write(tree.join("bin/app"), b"app").unwrap();
+        let mut out = Vec::new();
+        write_container(&spec(RootfsMode::Initramfs), Some(&tree), 0, &mut out).unwrap();
+        assert_eq!(list(&out), ["runx", "runx/launch.json", "runx/rootfs", "runx/rootfs/bin", "runx/rootfs/bin/app"]);
+        let err = write_container(&spec(RootfsMode::Disk), Some(&tree), 0, Vec::new()).unwrap_err();
+        assert!(matches!(err, GuestImageError::WrongMode(RootfsMode::Disk)), "{err}");
+        fs::remove_dir_all(tree).unwrap();
+    }
+
+    #[test]
+    fn base_archive_has_init_and_console() {
+        let init = std::env::temp_dir().join(format!("runx-guest-init-{}", std::process::id()));
+        fs::write(&init, b"\x7fELF").unwrap();
+        let mut out = Vec::new();
+        write_base(&init, 0, &mut out).unwrap();
+        fs::remove_file(init).unwrap();
+        assert_eq!(list(&out), ["dev", "proc", "sys", "runx", "dev/console", "init"]);
+    }
+}
