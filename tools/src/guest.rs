@@ -1,7 +1,8 @@
 //! Guest images for runx: the base initramfs (runx-init as /init) and the
 //! per-container archive (launch spec, and the rootfs in `initramfs` mode).
-//! Linux unpacks concatenated cpio archives, so a guest's ramdisk is the base
-//! followed by the container's archive; and the ext4 image for `disk` mode.
+//! Linux unpacks concatenated cpio archives, so a guest's ramdisk is the
+//! (uncompressed) base followed by the container's (gzip) archive; and the
+//! ext4 image for `disk` mode.
 
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -33,17 +34,19 @@ fn read_err(path: &Path) -> impl FnOnce(std::io::Error) -> GuestImageError + '_ 
 }
 
 /// The base initramfs: `/init` is runx-init, plus the folders and the console node it needs.
+/// It is written uncompressed: Xen's x86 PV domain builder gunzips a gzip ramdisk itself and
+/// keeps only its first gzip member, which would drop the container archive that follows.
 pub fn write_base(runx_init: &Path, mtime: u32, out: impl Write) -> Result<(), GuestImageError> {
     let binary = fs::File::open(runx_init).map_err(read_err(runx_init))?;
     let size = binary.metadata().map_err(read_err(runx_init))?.len();
-    let mut cpio = CpioWriter::new(GzEncoder::new(out, flate2::Compression::best()));
+    let mut cpio = CpioWriter::new(out);
     let dir = Meta::root(0o755, mtime);
     for name in ["dev", "proc", "sys", "runx"] {
         cpio.append_dir(name, dir)?;
     }
     cpio.append_char_device("dev/console", Meta::root(0o600, mtime), 5, 1)?;
     cpio.append_reader("init", dir, size, binary)?;
-    cpio.finish()?.finish().map_err(CpioError::from)?;
+    cpio.finish()?;
     Ok(())
 }
 
@@ -141,9 +144,13 @@ mod tests {
         }
     }
 
-    fn list(gz: &[u8]) -> Vec<String> {
+    fn list(archive: &[u8]) -> Vec<String> {
         let mut raw = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(gz), &mut raw).unwrap();
+        if archive.starts_with(b"\x1f\x8b") {
+            std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(archive), &mut raw).unwrap();
+        } else {
+            raw = archive.to_vec();
+        }
         let mut child = Command::new("cpio")
             .args(["-t", "--quiet"])
             .stdin(Stdio::piped())
@@ -176,6 +183,7 @@ mod tests {
         let mut out = Vec::new();
         write_base(&init, 0, &mut out).unwrap();
         fs::remove_file(init).unwrap();
+        assert!(out.starts_with(b"070701"), "the base archive must not be compressed");
         assert_eq!(list(&out), ["dev", "proc", "sys", "runx", "dev/console", "init"]);
     }
 }

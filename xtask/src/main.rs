@@ -53,6 +53,8 @@ enum Task {
     Demo(LabOptions),
     /// Run the benchmarks side by side with their baselines and print ratios.
     Bench(LabOptions),
+    /// Build the runx guest kernel (tinyconfig + meta-runx's fragments) and print its path.
+    GuestKernel(LabOptions),
     /// Everything CI runs: fmt, clippy, unit tests, the arm64 cross-build, the lab on both arches.
     Ci(LabOptions),
 }
@@ -88,6 +90,10 @@ fn main() -> Result<ExitCode> {
         Task::Lab(opts) => lab_test(&opts.cache()?, &opts.arches(&Arch::ALL))?,
         Task::Demo(opts) => demo(&opts.cache()?, &opts.arches(&[Arch::Arm64]))?,
         Task::Bench(opts) => bench::run(&opts.cache()?, &opts.arches(&Arch::ALL))?,
+        Task::GuestKernel(opts) => {
+            println!("{}", lab::guest_kernel::build(&opts.cache()?)?.display());
+            true
+        }
         Task::Ci(opts) => {
             ci::static_checks()?;
             lab_test(&opts.cache()?, &opts.arches(&Arch::ALL))?

@@ -12,7 +12,7 @@ use super::cache::Cache;
 use super::payload::{Case, CaseResult, Share};
 use super::qemu::{self, Boot};
 use super::uboot::{self, Medium};
-use super::{dom0, guest, rootfs, Arch};
+use super::{dom0, guest, rootfs, runx_guests, Arch};
 
 pub const XL_CREATE: Case =
     Case { name: "xl-create", script: include_str!("assets/cases/xl-create.sh"), timeout_secs: 180 };
@@ -70,13 +70,13 @@ impl Plan {
 /// Every boot the lab test makes on `arch`, with its cases.
 pub fn suite(arch: Arch) -> Vec<(Plan, Vec<Case>)> {
     match arch {
-        Arch::X86_64 => vec![(Plan::X86, vec![XL_CREATE, CONTAINERD_RUNC])],
+        Arch::X86_64 => vec![(Plan::X86, vec![XL_CREATE, CONTAINERD_RUNC, runx_guests::CASE])],
         Arch::Arm64 => vec![(Plan::Arm64Tftp, vec![XL_CREATE]), (Plan::Arm64DiskDom0less, vec![XL_CREATE])],
     }
 }
 
-fn needs_rootfs(cases: &[Case]) -> bool {
-    cases.iter().any(|c| c.name == CONTAINERD_RUNC.name)
+fn has(cases: &[Case], case: Case) -> bool {
+    cases.iter().any(|c| c.name == case.name)
 }
 
 /// The outcome of one boot.
@@ -100,7 +100,8 @@ impl Report {
             let status = if r.passed { "ok" } else { "FAILED" };
             println!("lab {label} {}: {status} ({} s)", r.name, r.seconds);
             if !r.passed {
-                println!("--- {} log ---\n{}---", r.name, self.share.case_log(&r.name));
+                let why = r.detail.clone().unwrap_or_else(|| self.share.case_log(&r.name));
+                println!("--- {} ---\n{why}\n---", r.name);
             }
         }
         println!(
@@ -135,7 +136,8 @@ fn busybox_image(cache: &Cache, arch: Arch, busybox: &Path) -> Result<PathBuf> {
 /// The dom0less guest's line on Xen's serial console, e.g. `(XEN) DOM1: @@guest: hello ...`.
 fn dom0less_result(serial: &str) -> CaseResult {
     let passed = serial.lines().any(|l| l.contains("DOM1") && l.contains(guest::HELLO));
-    CaseResult { name: "dom0less-guest-on-xen-console".into(), passed, seconds: 0 }
+    let detail = (!passed).then(|| "no `DOM1: @@guest: hello` line on Xen's serial console".to_owned());
+    CaseResult { name: "dom0less-guest-on-xen-console".into(), passed, seconds: 0, detail }
 }
 
 /// Builds what `cases` need, boots once as `plan` says, and collects the results.
@@ -149,12 +151,18 @@ pub fn run(cache: &Cache, plan: Plan, cases: &[Case]) -> Result<Report> {
     share.add_file("guest/guest.cpio.gz", &guest.ramdisk)?;
     fs::write(share.dir.join("guest/lab-guest.cfg"), &guest.xl_config)?;
     let (disk, tftp) = match plan {
-        Plan::X86 if needs_rootfs(cases) => {
-            let image = busybox_image(cache, arch, &dom0.packages.join("bin/busybox"))?;
-            share.add_file("images/lab-busybox.tar", &image)?;
-            (Some(rootfs::build(cache, arch)?), None)
+        Plan::X86 => {
+            let busybox = dom0.packages.join("bin/busybox");
+            if has(cases, runx_guests::CASE) {
+                runx_guests::stage(cache, &share, &busybox)?;
+            }
+            if has(cases, CONTAINERD_RUNC) {
+                share.add_file("images/lab-busybox.tar", &busybox_image(cache, arch, &busybox)?)?;
+                (Some(rootfs::build(cache, arch)?), None)
+            } else {
+                (None, None)
+            }
         }
-        Plan::X86 => (None, None),
         Plan::Arm64Tftp => (None, Some(uboot::prepare(&run_dir.join("boot"), &dom0, &guest, Medium::Tftp, false)?)),
         Plan::Arm64DiskDom0less => {
             (Some(uboot::prepare(&run_dir.join("boot"), &dom0, &guest, Medium::VirtioDisk, true)?), None)
@@ -173,6 +181,9 @@ pub fn run(cache: &Cache, plan: Plan, cases: &[Case]) -> Result<Report> {
     let mut results = share.results(cases)?;
     if plan == Plan::Arm64DiskDom0less {
         results.push(dom0less_result(&outcome.serial));
+    }
+    if has(cases, runx_guests::CASE) {
+        results.extend(runx_guests::results(&share));
     }
     Ok(Report { plan, results, share, serial_log: run_dir.join("serial.log"), boot: outcome.took })
 }

@@ -36,6 +36,7 @@ const MODULES: &[&str] = &[
     "crc32c_generic",
     "ext4",
     "overlay",
+    "loop",
 ];
 
 /// Binaries dom0 runs; their shared libraries must all be in the image.

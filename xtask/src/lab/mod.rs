@@ -7,10 +7,12 @@ pub mod cases;
 pub mod debs;
 pub mod dom0;
 pub mod guest;
+pub mod guest_kernel;
 pub mod payload;
 pub mod progress;
 pub mod qemu;
 pub mod rootfs;
+pub mod runx_guests;
 pub mod uboot;
 
 use std::path::{Path, PathBuf};

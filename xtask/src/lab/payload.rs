@@ -24,6 +24,8 @@ pub struct CaseResult {
     pub name: String,
     pub passed: bool,
     pub seconds: u64,
+    /// Why a host-side check failed (dom0's cases keep their reasons in their logs).
+    pub detail: Option<String>,
 }
 
 /// A fresh share folder for one boot.
@@ -69,6 +71,7 @@ impl Share {
                     name: case.name.to_owned(),
                     passed: false,
                     seconds: 0,
+                    detail: None,
                 })
             })
             .collect())
@@ -99,7 +102,7 @@ fn parse_results(text: &str) -> Result<Vec<CaseResult>> {
             "fail" => false,
             other => bail!("unknown status {other:?} in result line {line:?}"),
         };
-        results.push(CaseResult { name: name.to_owned(), passed, seconds: seconds.parse().unwrap_or(0) });
+        results.push(CaseResult { name: name.to_owned(), passed, seconds: seconds.parse().unwrap_or(0), detail: None });
     }
     Ok(results)
 }
@@ -114,8 +117,8 @@ mod tests {
         assert_eq!(
             results,
             [
-                CaseResult { name: "xl-create".into(), passed: true, seconds: 12 },
-                CaseResult { name: "ctr".into(), passed: false, seconds: 3 }
+                CaseResult { name: "xl-create".into(), passed: true, seconds: 12, detail: None },
+                CaseResult { name: "ctr".into(), passed: false, seconds: 3, detail: None }
             ]
         );
         assert!(parse_results("RESULT\tx\tmaybe\t1\n").is_err());
@@ -130,7 +133,7 @@ mod tests {
         let payload = fs::read_to_string(dir.join("payload.sh")).unwrap();
         assert!(payload.contains("run_case never-ran 1"), "{payload}");
         let results = share.results(&cases).unwrap();
-        assert_eq!(results, [CaseResult { name: "never-ran".into(), passed: false, seconds: 0 }]);
+        assert_eq!(results, [CaseResult { name: "never-ran".into(), passed: false, seconds: 0, detail: None }]);
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -14,6 +14,19 @@ wait_gone() {
     done
 }
 
+# wait_key PATH SECONDS: waits until xenstore PATH exists; fails after SECONDS.
+wait_key() {
+    ticks=0
+    until xenstore-exists "$1" 2>/dev/null; do
+        if [ "$ticks" -ge $(($2 * 10)) ]; then
+            echo "$1 did not appear within $2 s"
+            return 1
+        fi
+        sleep 0.1
+        ticks=$((ticks + 1))
+    done
+}
+
 # now_ms: milliseconds since dom0 booted (10 ms resolution).
 now_ms() {
     awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime

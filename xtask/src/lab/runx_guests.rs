@@ -1,0 +1,316 @@
+//! Guests with runx-init as PID 1 and hand-made launch specs: the host side
+//! builds runx-init (static), the runx guest kernel, a busybox container root,
+//! one ramdisk (base + container archive) and xl config per test, and checks
+//! what dom0 read back from xenstore and the guest's console.
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+use runx_launch::{LaunchSpec, Mount, Process, Rlimit, Rootfs, RootfsMode, User, VERSION};
+use runx_tools::guest;
+use runx_tools::xl::{Action, DomainConfig, GuestType};
+
+use super::cache::{Cache, Key};
+use super::payload::{Case, CaseResult, Share};
+use super::progress::Step;
+use super::{guest_kernel, Arch};
+use crate::cmd;
+
+const LAB_BLOCK: &str = include_str!("assets/lab-block.sh");
+
+pub const CASE: Case =
+    Case { name: "runx-init-guests", script: include_str!("assets/cases/runx-init-guests.sh"), timeout_secs: 600 };
+
+/// What a test expects back.
+pub struct Expect {
+    pub exit_code: i32,
+    pub exit_signal: Option<i32>,
+    /// The guest's console, line by line (the kernel's closing "reboot: ..." line aside).
+    pub console: &'static [&'static str],
+    /// Text the error key must contain.
+    pub error: Option<&'static str>,
+}
+
+pub struct GuestTest {
+    pub name: &'static str,
+    pub spec: LaunchSpec,
+    /// A signal for dom0 to request once the process has started.
+    pub signal: Option<i32>,
+    /// `disk` mode: attach the rootfs image read-write (false: read-only).
+    pub disk_rw: bool,
+    pub expect: Expect,
+}
+
+fn sh(script: &str) -> Vec<String> {
+    vec!["/bin/sh".into(), "-c".into(), script.into()]
+}
+
+fn spec(args: Vec<String>) -> LaunchSpec {
+    LaunchSpec {
+        version: VERSION,
+        process: Process {
+            args,
+            env: vec!["PATH=/bin".into()],
+            cwd: "/".into(),
+            user: User { uid: 0, gid: 0, additional_gids: vec![], umask: None },
+            rlimits: vec![],
+            no_new_privileges: false,
+        },
+        hostname: None,
+        rootfs: Rootfs { mode: RootfsMode::Initramfs, device: None, fstype: None, readonly: false },
+        mounts: vec![],
+    }
+}
+
+fn on_disk(mut spec: LaunchSpec, readonly: bool) -> LaunchSpec {
+    spec.rootfs =
+        Rootfs { mode: RootfsMode::Disk, device: Some("/dev/xvda".into()), fstype: Some("ext4".into()), readonly };
+    spec
+}
+
+fn expect(exit_code: i32, console: &'static [&'static str]) -> Expect {
+    Expect { exit_code, exit_signal: None, console, error: None }
+}
+
+fn test(name: &'static str, spec: LaunchSpec, expect: Expect) -> GuestTest {
+    GuestTest { name, spec, signal: None, disk_rw: false, expect }
+}
+
+/// Every runx-init test the lab runs.
+pub fn tests() -> Vec<GuestTest> {
+    let mut identity =
+        spec(sh("echo \"id=$(id -u):$(id -g):$(id -G)\"; echo \"cwd=$(pwd)\"; echo \"host=$(hostname)\"; \
+         echo \"greeting=$GREETING\"; echo \"umask=$(umask)\"; echo \"home=${HOME:-unset}\""));
+    identity.process.env.push("GREETING=hello, world".into());
+    identity.process.cwd = "/srv/data".into();
+    identity.process.user = User { uid: 1000, gid: 1001, additional_gids: vec![1002, 1003], umask: Some(0o027) };
+    identity.hostname = Some("runx-guest".into());
+
+    let mut readonly =
+        spec(sh("if touch /should-fail 2>/dev/null; then echo root-writable; exit 1; fi; echo root-read-only; \
+         touch /tmp/ok && echo tmp-writable"));
+    readonly.rootfs.readonly = true;
+    readonly.mounts.push(Mount {
+        destination: "/tmp".into(),
+        fstype: "tmpfs".into(),
+        source: "tmpfs".into(),
+        options: vec!["nosuid".into(), "size=1m".into()],
+    });
+
+    let mut rlimits = spec(sh("echo \"nofile=$(ulimit -n)\""));
+    rlimits.process.rlimits.push(Rlimit { kind: "RLIMIT_NOFILE".into(), soft: 64, hard: 64 });
+
+    vec![
+        test("exit-42", spec(sh("echo runx-exit-test; exit 42")), expect(42, &["runx-exit-test"])),
+        test(
+            "identity",
+            identity,
+            expect(
+                0,
+                &[
+                    "id=1000:1001:1001 1002 1003",
+                    "cwd=/srv/data",
+                    "host=runx-guest",
+                    "greeting=hello, world",
+                    "umask=0027",
+                    "home=unset",
+                ],
+            ),
+        ),
+        GuestTest {
+            signal: Some(15),
+            ..test(
+                "sigterm-trap",
+                spec(sh("trap 'echo got-TERM; exit 3' TERM; echo ready; while true; do sleep 1; done")),
+                expect(3, &["ready", "got-TERM"]),
+            )
+        },
+        GuestTest {
+            signal: Some(15),
+            ..test(
+                "sigterm-default",
+                spec(sh("echo ready; while true; do sleep 1; done")),
+                Expect { exit_code: 143, exit_signal: Some(15), console: &["ready"], error: None },
+            )
+        },
+        test(
+            "missing-binary",
+            spec(vec!["no-such-program".into()]),
+            Expect {
+                exit_code: 127,
+                exit_signal: None,
+                console: &["runx: exec: \"no-such-program\": executable file not found in $PATH"],
+                error: Some("executable file not found in $PATH"),
+            },
+        ),
+        test(
+            "not-executable",
+            spec(vec!["/etc/not-executable".into()]),
+            Expect {
+                exit_code: 126,
+                exit_signal: None,
+                console: &["runx: exec: \"/etc/not-executable\": permission denied"],
+                error: Some("permission denied"),
+            },
+        ),
+        test("read-only-root", readonly, expect(0, &["root-read-only", "tmp-writable"])),
+        test(
+            "no-zombies",
+            spec(sh("i=0; while [ $i -lt 300 ]; do (sleep 0 &); i=$((i + 1)); done; sleep 2; \
+                 z=$(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l); echo zombies=$z; exit $z")),
+            expect(0, &["zombies=0"]),
+        ),
+        test("rlimits", rlimits, expect(0, &["nofile=64"])),
+        GuestTest {
+            disk_rw: true,
+            ..test(
+                "disk-root",
+                on_disk(spec(sh("cat /etc/runx-test; touch /written && echo disk-writable")), false),
+                expect(0, &["from-the-disk", "disk-writable"]),
+            )
+        },
+        test(
+            "disk-read-only",
+            on_disk(
+                spec(sh("cat /etc/runx-test; if touch /x 2>/dev/null; then exit 1; fi; echo disk-read-only")),
+                true,
+            ),
+            expect(0, &["from-the-disk", "disk-read-only"]),
+        ),
+    ]
+}
+
+/// Builds runx-init as a static binary for `arch` (glibc, crt-static: no runtime dependencies).
+pub fn build_runx_init(arch: Arch) -> Result<PathBuf> {
+    let triple = match arch {
+        Arch::X86_64 => "x86_64-unknown-linux-gnu",
+        Arch::Arm64 => "aarch64-unknown-linux-gnu",
+    };
+    let workspace = super::workspace_root()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let flags_var = format!("CARGO_TARGET_{}_RUSTFLAGS", triple.to_uppercase().replace('-', "_"));
+    let step = Step::start(format!("building runx-init for {triple} (static)"));
+    cmd::output(
+        Command::new(cargo)
+            .args(["build", "--release", "--package", "runx-init", "--target", triple])
+            .env(flags_var, "-C target-feature=+crt-static")
+            .current_dir(&workspace),
+    )?;
+    step.done();
+    Ok(workspace.join("target").join(triple).join("release/runx-init"))
+}
+
+/// A small container root: busybox and its applets, the folders the tests use.
+fn container_tree(cache: &Cache, busybox: &Path) -> Result<PathBuf> {
+    let applets = ["sh", "echo", "cat", "id", "pwd", "hostname", "sleep", "touch", "grep", "wc", "ls", "true"];
+    let mut key = Key::new("runx-test-root-v1");
+    key.add(busybox.as_os_str().as_encoded_bytes()).add(applets.join(","));
+    let dir = cache.get_or_build("runx-test-root", &key, |out| {
+        let root = out.join("root");
+        for dir in ["bin", "etc", "proc", "sys", "dev", "tmp", "srv/data"] {
+            fs::create_dir_all(root.join(dir))?;
+        }
+        fs::copy(busybox, root.join("bin/busybox"))?;
+        for applet in applets {
+            symlink("busybox", root.join("bin").join(applet))?;
+        }
+        fs::write(root.join("etc/runx-test"), "from-the-disk\n")?;
+        fs::write(root.join("etc/not-executable"), "#!/bin/sh\necho should not run\n")?;
+        fs::set_permissions(root.join("etc/not-executable"), fs::Permissions::from_mode(0o644))?;
+        fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777))?;
+        // The identity test's working folder belongs to its user.
+        std::os::unix::fs::chown(root.join("srv/data"), Some(1000), Some(1001))?;
+        Ok(())
+    })?;
+    Ok(dir.join("root"))
+}
+
+fn xl_config(test: &GuestTest) -> Result<String> {
+    let mut cfg = DomainConfig::new(test.name, GuestType::Pv, "/host/runx/vmlinuz", 64, 1);
+    cfg.ramdisk = Some(format!("/host/runx/{}.cpio.gz", test.name));
+    // loglevel=1: only emergencies reach the console the container's output uses.
+    cfg.cmdline = Some("console=hvc0 quiet loglevel=1".into());
+    cfg.on_poweroff = Some(Action::Preserve);
+    cfg.on_crash = Some(Action::Preserve);
+    if test.spec.rootfs.mode == RootfsMode::Disk {
+        let (image, access) = if test.disk_rw { ("rootfs-rw.ext4", "rw") } else { ("rootfs-ro.ext4", "ro") };
+        cfg.disks.push(format!(
+            "format=raw, vdev=xvda, access={access}, script=/host/runx/lab-block, target=/host/runx/{image}"
+        ));
+    }
+    Ok(cfg.render()?)
+}
+
+/// Puts the kernel, the per-test ramdisks and configs, and the test list into the share.
+pub fn stage(cache: &Cache, share: &Share, busybox: &Path) -> Result<()> {
+    let runx_init = build_runx_init(Arch::X86_64)?;
+    let kernel = guest_kernel::build(cache)?;
+    let tree = container_tree(cache, busybox)?;
+    let dir = share.dir.join("runx");
+    fs::create_dir_all(&dir)?;
+    share.add_file("runx/vmlinuz", &kernel)?;
+    fs::write(dir.join("lab-block"), LAB_BLOCK)?;
+    fs::set_permissions(dir.join("lab-block"), fs::Permissions::from_mode(0o755))?;
+    let base = dir.join("base.cpio");
+    guest::write_base(&runx_init, 0, fs::File::create(&base)?)?;
+    for image in ["rootfs-rw.ext4", "rootfs-ro.ext4"] {
+        guest::write_ext4(&tree, &dir.join(image), 8)?;
+    }
+    let mut list = String::new();
+    for test in tests() {
+        let container = dir.join(format!("{}.container.cpio.gz", test.name));
+        let rootfs = (test.spec.rootfs.mode == RootfsMode::Initramfs).then_some(tree.as_path());
+        guest::write_container(&test.spec, rootfs, 0, fs::File::create(&container)?)
+            .with_context(|| format!("packing guest test {}", test.name))?;
+        guest::concatenate(&base, &container, &dir.join(format!("{}.cpio.gz", test.name)))?;
+        fs::remove_file(&container)?;
+        fs::write(dir.join(format!("{}.cfg", test.name)), xl_config(&test)?)?;
+        let signal = test.signal.map_or("-".to_owned(), |s| s.to_string());
+        list.push_str(&format!("{} {signal}\n", test.name));
+    }
+    fs::write(dir.join("tests"), list)?;
+    Ok(())
+}
+
+/// Checks one test against what dom0 left in the share; Err says what differed.
+fn check(test: &GuestTest, share: &Share) -> std::result::Result<(), String> {
+    let read = |key: &str| share.read(&format!("runx-results/{}.{key}", test.name)).trim().to_owned();
+    let exit_code = read("exit-code");
+    if exit_code != test.expect.exit_code.to_string() {
+        return Err(format!("exit code {exit_code:?}, expected {}", test.expect.exit_code));
+    }
+    let signal = read("exit-signal");
+    let expected_signal = test.expect.exit_signal.map(|s| s.to_string()).unwrap_or_default();
+    if signal != expected_signal {
+        return Err(format!("exit signal {signal:?}, expected {expected_signal:?}"));
+    }
+    let error = read("error");
+    match test.expect.error {
+        Some(text) if !error.contains(text) => return Err(format!("error {error:?} lacks {text:?}")),
+        None if !error.is_empty() => return Err(format!("unexpected error {error:?}")),
+        _ => {}
+    }
+    // Exactly the process's lines: no kernel or init chatter. The kernel's own last words
+    // ("reboot: ...", printed at emergency level as the guest powers off) come after the process.
+    let console = share.read(&format!("runx-results/{}.console", test.name));
+    let lines: Vec<&str> = console.lines().map(str::trim_end).filter(|l| !l.starts_with("reboot: ")).collect();
+    if lines != test.expect.console {
+        return Err(format!("console said {lines:?}, expected exactly {:?}", test.expect.console));
+    }
+    Ok(())
+}
+
+/// One result per test, named `runx-init/NAME`.
+pub fn results(share: &Share) -> Vec<CaseResult> {
+    tests()
+        .iter()
+        .map(|test| {
+            let outcome = check(test, share);
+            let name = format!("runx-init/{}", test.name);
+            CaseResult { name, passed: outcome.is_ok(), seconds: 0, detail: outcome.err() }
+        })
+        .collect()
+}
