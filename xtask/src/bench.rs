@@ -1,12 +1,19 @@
 //! `cargo xtask bench`: each benchmark runs its candidate and its baseline
 //! side by side in the same boot, round after round, and reports medians and
 //! the candidate/baseline ratio. Figures belong in docs/benchmarks.md.
+//! Host-side benchmarks (packing) run both sides on the host, alternately.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
 
 use anyhow::{bail, Result};
 
 use crate::lab::cache::Cache;
 use crate::lab::cases::{self, Plan};
 use crate::lab::payload::Case;
+use crate::lab::runx_guests;
 use crate::lab::Arch;
 
 const GUEST_BOOT: Case =
@@ -51,11 +58,86 @@ fn samples(text: &str, case: &str) -> Result<Samples> {
     Ok(samples)
 }
 
+/// Hard-links files from `source` (sorted) into a fresh tree until it holds `bytes`.
+fn sample_tree(source: &Path, dest: &Path, bytes: u64) -> Result<u64> {
+    if dest.exists() {
+        fs::remove_dir_all(dest)?;
+    }
+    let mut total = 0;
+    for entry in walkdir::WalkDir::new(source).sort_by_file_name() {
+        let entry = entry?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(source)?;
+        let target = dest.join(rel);
+        fs::create_dir_all(target.parent().expect("under dest"))?;
+        fs::hard_link(entry.path(), &target)?;
+        total += entry.metadata()?.len();
+        if total >= bytes {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+/// Builds the release runx-tools, as users run it.
+fn release_runx_tools() -> Result<std::path::PathBuf> {
+    let workspace = crate::lab::workspace_root()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    crate::cmd::output(
+        Command::new(cargo).args(["build", "--release", "--package", "runx-tools"]).current_dir(&workspace),
+    )?;
+    Ok(workspace.join("target/release/runx-tools"))
+}
+
+/// Packing a 200 MiB root into the per-container archive against `find | cpio -o -H newc | gzip -1`.
+fn packing(cache: &Cache) -> Result<()> {
+    let modules = crate::lab::dom0::build(cache, Arch::X86_64)?.packages.join("lib/modules");
+    let tree = cache.root().join("bench-tree");
+    let bytes = sample_tree(&modules, &tree, 200 << 20)?;
+    let out = cache.root().join("bench-pack.out");
+    let spec_path = cache.root().join("bench-pack.json");
+    fs::write(&spec_path, runx_guests::spec(vec!["/bin/true".into()]).to_json()?)?;
+    let tool = release_runx_tools()?;
+    let (mut baseline, mut candidate) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let started = Instant::now();
+        let script = format!("cd {} && find . | cpio -o -H newc --quiet | gzip -1 > {}", tree.display(), out.display());
+        crate::cmd::run(Command::new("sh").arg("-c").arg(script))?;
+        baseline.push(started.elapsed().as_millis() as u64);
+        let started = Instant::now();
+        let mut pack = Command::new(&tool);
+        pack.arg("guest-archive").arg("--spec").arg(&spec_path).arg("--rootfs").arg(&tree).arg("-o").arg(&out);
+        crate::cmd::run(&mut pack)?;
+        candidate.push(started.elapsed().as_millis() as u64);
+    }
+    let cand_size = fs::metadata(&out)?.len();
+    fs::remove_file(&out)?;
+    fs::remove_file(&spec_path)?;
+    fs::remove_dir_all(&tree)?;
+    let (base, cand) = (median(&baseline).unwrap_or(0.0), median(&candidate).unwrap_or(0.0));
+    println!(
+        "{:<8} {:<12} {:>14.0} {:>14.0} {:>6.2}x  3  ({} MiB of kernel modules -> {} MiB)",
+        "host",
+        "pack-200mib",
+        base,
+        cand,
+        cand / base,
+        bytes >> 20,
+        cand_size >> 20
+    );
+    Ok(())
+}
+
 pub fn run(cache: &Cache, arches: &[Arch]) -> Result<bool> {
-    let benches = [GUEST_BOOT];
     println!("{:<8} {:<12} {:>14} {:>14} {:>7}  rounds", "arch", "benchmark", "baseline ms", "candidate ms", "ratio");
     let mut complete = true;
     for &arch in arches {
+        let benches = match arch {
+            Arch::X86_64 => vec![GUEST_BOOT, runx_guests::BENCH],
+            Arch::Arm64 => vec![GUEST_BOOT],
+        };
         let report = cases::run(cache, Plan::main(arch), &benches)?;
         let text = report.share.read("bench");
         for bench in &benches {
@@ -83,7 +165,9 @@ pub fn run(cache: &Cache, arches: &[Arch]) -> Result<bool> {
         }
         complete &= report.passed();
     }
-    println!("baseline: `xl create -p` + `xl destroy` (domain build only); candidate: `xl create` until the guest powers off");
+    packing(cache)?;
+    println!("guest-boot: baseline `xl create -p` + `xl destroy` (domain build only), candidate `xl create` until the guest powers off");
+    println!("runx-init-boot: baseline a bare /init that prints and powers off, candidate runx-init running the same program");
     Ok(complete)
 }
 

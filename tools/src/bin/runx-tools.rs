@@ -1,11 +1,14 @@
 use std::fs;
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use runx_launch::LaunchSpec;
 use runx_tools::boot::board::Board;
 use runx_tools::boot::config::{DomU, Method};
 use runx_tools::boot::{self, Generated};
+use runx_tools::guest;
 use runx_tools::uimage::ScriptImage;
 use runx_tools::xl::{DomainConfig, GuestType};
 
@@ -48,6 +51,25 @@ enum Command {
     XlConfig(XlConfigArgs),
     /// List the built-in boards and their assignable devices.
     Boards,
+    /// Write a guest's base initramfs: runx-init as /init (uncompressed newc).
+    GuestBase {
+        /// The static runx-init binary.
+        #[arg(long)]
+        runx_init: PathBuf,
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Write a container archive (gzip newc): the launch spec and, in initramfs mode, the root.
+    GuestArchive {
+        /// The launch spec (JSON, see docs/launch-spec.md).
+        #[arg(long)]
+        spec: PathBuf,
+        /// The container's root folder (initramfs mode).
+        #[arg(long)]
+        rootfs: Option<PathBuf>,
+        #[arg(long, short)]
+        output: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -198,6 +220,23 @@ fn main() -> anyhow::Result<()> {
             write_atomically(&output, &image.to_bytes()?)?;
         }
         Command::XlConfig(args) => xl_config(args)?,
+        Command::GuestBase { runx_init, output } => {
+            let mut out = Vec::new();
+            guest::write_base(&runx_init, source_date_epoch()?, &mut out)?;
+            write_atomically(&output, &out)?;
+        }
+        Command::GuestArchive { spec, rootfs, output } => {
+            let text = fs::read(&spec).with_context(|| format!("cannot read launch spec {}", spec.display()))?;
+            let spec = LaunchSpec::from_json(&text).with_context(|| format!("launch spec {}", spec.display()))?;
+            let tmp = output.with_extension("tmp");
+            let file = fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+            if let Err(e) = guest::write_container(&spec, rootfs.as_deref(), source_date_epoch()?, BufWriter::new(file))
+            {
+                let _ = fs::remove_file(&tmp);
+                return Err(e.into());
+            }
+            fs::rename(&tmp, &output).with_context(|| format!("cannot write {}", output.display()))?;
+        }
         Command::Boards => {
             for name in Board::builtin_names() {
                 let board = Board::load(name, Path::new("."))?;

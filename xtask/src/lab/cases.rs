@@ -153,7 +153,7 @@ pub fn run(cache: &Cache, plan: Plan, cases: &[Case]) -> Result<Report> {
     let (disk, tftp) = match plan {
         Plan::X86 => {
             let busybox = dom0.packages.join("bin/busybox");
-            if has(cases, runx_guests::CASE) {
+            if has(cases, runx_guests::CASE) || has(cases, runx_guests::BENCH) {
                 runx_guests::stage(cache, &share, &busybox)?;
             }
             if has(cases, CONTAINERD_RUNC) {

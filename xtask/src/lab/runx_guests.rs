@@ -20,6 +20,11 @@ use super::{guest_kernel, Arch};
 use crate::cmd;
 
 const LAB_BLOCK: &str = include_str!("assets/lab-block.sh");
+const BARE_INIT: &str = include_str!("assets/bare-init.c");
+
+/// runx-init's boot against a bare /init (see docs/benchmarks.md).
+pub const BENCH: Case =
+    Case { name: "runx-init-boot", script: include_str!("assets/benches/runx-init-boot.sh"), timeout_secs: 600 };
 
 pub const CASE: Case =
     Case { name: "runx-init-guests", script: include_str!("assets/cases/runx-init-guests.sh"), timeout_secs: 600 };
@@ -48,7 +53,8 @@ fn sh(script: &str) -> Vec<String> {
     vec!["/bin/sh".into(), "-c".into(), script.into()]
 }
 
-fn spec(args: Vec<String>) -> LaunchSpec {
+/// A spec running `args` as root in `/` with PATH=/bin, initramfs mode.
+pub fn spec(args: Vec<String>) -> LaunchSpec {
     LaunchSpec {
         version: VERSION,
         process: Process {
@@ -159,7 +165,7 @@ pub fn tests() -> Vec<GuestTest> {
         test("read-only-root", readonly, expect(0, &["root-read-only", "tmp-writable"])),
         test(
             "no-zombies",
-            spec(sh("i=0; while [ $i -lt 300 ]; do (sleep 0 &); i=$((i + 1)); done; sleep 2; \
+            spec(sh("i=0; while [ $i -lt 300 ]; do (: &); i=$((i + 1)); done; sleep 2; \
                  z=$(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l); echo zombies=$z; exit $z")),
             expect(0, &["zombies=0"]),
         ),
@@ -228,13 +234,19 @@ fn container_tree(cache: &Cache, busybox: &Path) -> Result<PathBuf> {
     Ok(dir.join("root"))
 }
 
-fn xl_config(test: &GuestTest) -> Result<String> {
-    let mut cfg = DomainConfig::new(test.name, GuestType::Pv, "/host/runx/vmlinuz", 64, 1);
-    cfg.ramdisk = Some(format!("/host/runx/{}.cpio.gz", test.name));
+/// A guest on the runx kernel; dom0 finds its ramdisk at /host/runx/NAME.ramdisk.
+fn guest_config(name: &str, on_poweroff: Action) -> DomainConfig {
+    let mut cfg = DomainConfig::new(name, GuestType::Pv, "/host/runx/vmlinuz", 64, 1);
+    cfg.ramdisk = Some(format!("/host/runx/{name}.ramdisk"));
     // loglevel=1: only emergencies reach the console the container's output uses.
     cfg.cmdline = Some("console=hvc0 quiet loglevel=1".into());
-    cfg.on_poweroff = Some(Action::Preserve);
-    cfg.on_crash = Some(Action::Preserve);
+    cfg.on_poweroff = Some(on_poweroff);
+    cfg.on_crash = Some(on_poweroff);
+    cfg
+}
+
+fn xl_config(test: &GuestTest) -> Result<String> {
+    let mut cfg = guest_config(test.name, Action::Preserve);
     if test.spec.rootfs.mode == RootfsMode::Disk {
         let (image, access) = if test.disk_rw { ("rootfs-rw.ext4", "rw") } else { ("rootfs-ro.ext4", "ro") };
         cfg.disks.push(format!(
@@ -265,13 +277,41 @@ pub fn stage(cache: &Cache, share: &Share, busybox: &Path) -> Result<()> {
         let rootfs = (test.spec.rootfs.mode == RootfsMode::Initramfs).then_some(tree.as_path());
         guest::write_container(&test.spec, rootfs, 0, fs::File::create(&container)?)
             .with_context(|| format!("packing guest test {}", test.name))?;
-        guest::concatenate(&base, &container, &dir.join(format!("{}.cpio.gz", test.name)))?;
+        guest::concatenate(&base, &container, &dir.join(format!("{}.ramdisk", test.name)))?;
         fs::remove_file(&container)?;
         fs::write(dir.join(format!("{}.cfg", test.name)), xl_config(&test)?)?;
         let signal = test.signal.map_or("-".to_owned(), |s| s.to_string());
         list.push_str(&format!("{} {signal}\n", test.name));
     }
     fs::write(dir.join("tests"), list)?;
+    stage_bench(&dir, &base, &tree)
+}
+
+/// The runx-init boot benchmark's two guests: a bare /init, and runx-init running the same program.
+fn stage_bench(dir: &Path, base: &Path, tree: &Path) -> Result<()> {
+    let source = dir.join("bare-init.c");
+    fs::write(&source, BARE_INIT)?;
+    let binary = dir.join("bare-init");
+    cmd::output(Command::new("gcc").args(["-static", "-O2", "-o"]).arg(&binary).arg(&source))?;
+
+    let mut bare = runx_tools::cpio::CpioWriter::new(fs::File::create(dir.join("bench-bare.ramdisk"))?);
+    let meta = runx_tools::cpio::Meta::root(0o755, 0);
+    bare.append_dir("dev", meta)?;
+    bare.append_char_device("dev/console", runx_tools::cpio::Meta::root(0o600, 0), 5, 1)?;
+    bare.append_file("init", meta, &fs::read(&binary)?)?;
+    bare.finish()?;
+    fs::write(dir.join("bench-bare.cfg"), guest_config("bench-bare", Action::Destroy).render()?)?;
+
+    // The container's root: the tests' busybox root plus the same program.
+    let root = dir.join("bench-root");
+    cmd::run(Command::new("cp").arg("-a").arg(tree).arg(&root))?;
+    fs::copy(&binary, root.join("bin/hello"))?;
+    let container = dir.join("bench-runx.container.cpio.gz");
+    guest::write_container(&spec(vec!["/bin/hello".into()]), Some(&root), 0, fs::File::create(&container)?)?;
+    guest::concatenate(base, &container, &dir.join("bench-runx.ramdisk"))?;
+    fs::remove_file(&container)?;
+    fs::remove_dir_all(&root)?;
+    fs::write(dir.join("bench-runx.cfg"), guest_config("bench-runx", Action::Destroy).render()?)?;
     Ok(())
 }
 
