@@ -2,6 +2,7 @@
 //! an initramfs. Entries are written in the order given; `append_tree`
 //! sorts them, and a fixed mtime makes the archive reproducible.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -55,6 +56,8 @@ struct Header<'a> {
     meta: Meta,
     size: u32,
     rdev: (u32, u32),
+    /// For hard-linked files: the inode number all links share, and how many there are.
+    link: Option<(u32, u32)>,
 }
 
 /// Writes a `newc` archive to `out`, entry by entry.
@@ -70,7 +73,7 @@ impl<W: Write> CpioWriter<W> {
     }
 
     pub fn append_dir(&mut self, name: &str, meta: Meta) -> Result<(), CpioError> {
-        self.header(&Header { name, mode: kind::DIR, meta, size: 0, rdev: (0, 0) })
+        self.header(&Header { name, mode: kind::DIR, meta, size: 0, rdev: (0, 0), link: None })
     }
 
     pub fn append_file(&mut self, name: &str, meta: Meta, data: &[u8]) -> Result<(), CpioError> {
@@ -78,10 +81,21 @@ impl<W: Write> CpioWriter<W> {
     }
 
     /// Streams `size` bytes from `data` as a regular file.
-    pub fn append_reader(&mut self, name: &str, meta: Meta, size: u64, mut data: impl Read) -> Result<(), CpioError> {
+    pub fn append_reader(&mut self, name: &str, meta: Meta, size: u64, data: impl Read) -> Result<(), CpioError> {
+        self.append_data(name, meta, size, data, None)
+    }
+
+    fn append_data(
+        &mut self,
+        name: &str,
+        meta: Meta,
+        size: u64,
+        mut data: impl Read,
+        link: Option<(u32, u32)>,
+    ) -> Result<(), CpioError> {
         let size32 = u32::try_from(size)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("{name}: newc entries stop at 4 GiB")))?;
-        self.header(&Header { name, mode: kind::FILE, meta, size: size32, rdev: (0, 0) })?;
+        self.header(&Header { name, mode: kind::FILE, meta, size: size32, rdev: (0, 0), link })?;
         let copied = io::copy(&mut (&mut data).take(size), &mut self.out)?;
         if copied != size {
             return Err(io::Error::new(
@@ -96,7 +110,7 @@ impl<W: Write> CpioWriter<W> {
 
     pub fn append_symlink(&mut self, name: &str, meta: Meta, target: &str) -> Result<(), CpioError> {
         let size = target.len() as u32;
-        self.header(&Header { name, mode: kind::SYMLINK, meta, size, rdev: (0, 0) })?;
+        self.header(&Header { name, mode: kind::SYMLINK, meta, size, rdev: (0, 0), link: None })?;
         self.out.write_all(target.as_bytes())?;
         self.offset += u64::from(size);
         self.pad()
@@ -104,15 +118,32 @@ impl<W: Write> CpioWriter<W> {
 
     /// A character device node (e.g. `dev/console`, 5:1).
     pub fn append_char_device(&mut self, name: &str, meta: Meta, major: u32, minor: u32) -> Result<(), CpioError> {
-        self.header(&Header { name, mode: kind::CHAR, meta, size: 0, rdev: (major, minor) })
+        self.header(&Header { name, mode: kind::CHAR, meta, size: 0, rdev: (major, minor), link: None })
     }
 
     /// Appends everything under `root` with sorted names, keeping modes, owners,
     /// symlinks and device nodes; every mtime becomes `mtime`. Names are relative
     /// to `root` and placed under `prefix` (empty for the archive root).
+    /// Files hard-linked to each other inside the tree stay linked: they share an inode
+    /// number and only the last of them carries the data, as GNU cpio writes them.
     pub fn append_tree(&mut self, root: &Path, prefix: &str, mtime: u32) -> Result<(), CpioError> {
-        let walk = walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name();
-        for entry in walk {
+        let walk = || walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name();
+        // (device, inode) -> (archive inode, links in the tree, links written so far)
+        let mut links: HashMap<(u64, u64), (u32, u32, u32)> = HashMap::new();
+        for entry in walk() {
+            let entry = entry.map_err(|source| CpioError::Walk { path: root.to_owned(), source })?;
+            let md = entry.metadata().map_err(|source| CpioError::Walk { path: root.to_owned(), source })?;
+            if md.is_file() && md.nlink() > 1 {
+                // Inode numbers follow the sorted walk, so the archive stays reproducible.
+                let next_ino = &mut self.next_ino;
+                let group = links.entry((md.dev(), md.ino())).or_insert_with(|| {
+                    *next_ino = next_ino.wrapping_add(1);
+                    (*next_ino - 1, 0, 0)
+                });
+                group.1 += 1;
+            }
+        }
+        for entry in walk() {
             let entry = entry.map_err(|source| CpioError::Walk { path: root.to_owned(), source })?;
             let path = entry.path();
             let read_err = |source| CpioError::Read { path: path.to_owned(), source };
@@ -131,7 +162,15 @@ impl<W: Write> CpioWriter<W> {
                 self.append_symlink(&name, meta, target)?;
             } else if ft.is_file() {
                 let file = fs::File::open(path).map_err(read_err)?;
-                self.append_reader(&name, meta, md.len(), file)?;
+                match links.get_mut(&(md.dev(), md.ino())) {
+                    Some((ino, count, written)) if *count > 1 => {
+                        *written += 1;
+                        let link = Some((*ino, *count));
+                        let size = if written < count { 0 } else { md.len() };
+                        self.append_data(&name, meta, size, file, link)?;
+                    }
+                    _ => self.append_reader(&name, meta, md.len(), file)?,
+                }
             } else if ft.is_socket() {
                 return Err(CpioError::Socket { path: path.to_owned() });
             } else {
@@ -141,7 +180,7 @@ impl<W: Write> CpioWriter<W> {
                     let kind = if ft.is_char_device() { kind::CHAR } else { kind::BLOCK };
                     (kind, dev_numbers(md.rdev()))
                 };
-                self.header(&Header { name: &name, mode, meta, size: 0, rdev })?;
+                self.header(&Header { name: &name, mode, meta, size: 0, rdev, link: None })?;
             }
         }
         Ok(())
@@ -151,7 +190,7 @@ impl<W: Write> CpioWriter<W> {
     pub fn finish(mut self) -> Result<W, CpioError> {
         let meta = Meta::root(0, 0);
         self.next_ino = 0;
-        self.header(&Header { name: TRAILER, mode: 0, meta, size: 0, rdev: (0, 0) })?;
+        self.header(&Header { name: TRAILER, mode: 0, meta, size: 0, rdev: (0, 0), link: None })?;
         self.out.flush()?;
         Ok(self.out)
     }
@@ -160,9 +199,14 @@ impl<W: Write> CpioWriter<W> {
         if h.name != TRAILER && (h.name.is_empty() || h.name.starts_with('/') || h.name.contains('\0')) {
             return Err(CpioError::BadName { name: h.name.to_owned() });
         }
-        let nlink = if h.mode == kind::DIR { 2 } else { 1 };
-        let ino = self.next_ino;
-        self.next_ino = self.next_ino.wrapping_add(1);
+        let (ino, nlink) = match h.link {
+            Some(link) => link,
+            None => {
+                let ino = self.next_ino;
+                self.next_ino = self.next_ino.wrapping_add(1);
+                (ino, if h.mode == kind::DIR { 2 } else { 1 })
+            }
+        };
         let text = format!(
             "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{}\0",
             ino,
@@ -274,6 +318,41 @@ mod tests {
         let names: Vec<_> =
             gnu_cpio_list(&first).lines().map(|l| l.split_whitespace().nth(8).unwrap().to_owned()).collect();
         assert_eq!(names, ["root/a", "root/b", "root/b/c", "root/b/c/z", "root/link"]);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn hard_links_survive_extraction() {
+        let dir = scratch("links");
+        fs::create_dir_all(dir.join("tree/bin")).unwrap();
+        fs::write(dir.join("tree/bin/busybox"), b"one binary").unwrap();
+        fs::hard_link(dir.join("tree/bin/busybox"), dir.join("tree/bin/sh")).unwrap();
+        fs::hard_link(dir.join("tree/bin/busybox"), dir.join("tree/bin/ls")).unwrap();
+        let pack = || {
+            let mut w = CpioWriter::new(Vec::new());
+            w.append_tree(&dir.join("tree"), "", 0).unwrap();
+            w.finish().unwrap()
+        };
+        let archive = pack();
+        assert_eq!(archive, pack(), "hard links must not make the archive vary");
+        // Data once, with the last link; the three entries share an inode and count 3 links.
+        assert_eq!(archive.windows(10).filter(|w| w == b"one binary").count(), 1);
+        let listing = gnu_cpio_list(&archive);
+        assert_eq!(listing.lines().filter(|l| l.starts_with("-rw-r--r--   3 ")).count(), 3, "{listing}");
+
+        fs::create_dir_all(dir.join("out")).unwrap();
+        let mut child = Command::new("cpio")
+            .args(["-i", "-d", "--quiet"])
+            .current_dir(dir.join("out"))
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&archive).unwrap();
+        assert!(child.wait().unwrap().success());
+        let ino = |name: &str| fs::metadata(dir.join("out/bin").join(name)).unwrap().ino();
+        assert_eq!(ino("busybox"), ino("sh"));
+        assert_eq!(ino("busybox"), ino("ls"));
+        assert_eq!(fs::read(dir.join("out/bin/sh")).unwrap(), b"one binary");
         fs::remove_dir_all(dir).unwrap();
     }
 
