@@ -10,7 +10,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 use runx_launch::{LaunchSpec, Mount, Process, Rlimit, Rootfs, RootfsMode, User, VERSION};
-use runx_tools::guest;
+use runx_tools::guest::{self, cache::ArchiveCache};
 use runx_tools::xl::{Action, DomainConfig, GuestType};
 
 use super::cache::{Cache, Key};
@@ -271,14 +271,21 @@ pub fn stage(cache: &Cache, share: &Share, busybox: &Path) -> Result<()> {
     for image in ["rootfs-rw.ext4", "rootfs-ro.ext4"] {
         guest::write_ext4(&tree, &dir.join(image), 8)?;
     }
+    // The initramfs-mode tests share one root: packed once, as the runtime packs an image once.
+    let archives = ArchiveCache::new(cache.root().join("rootfs-archives"), 256 << 20);
+    let rootfs = archives.rootfs_archive(&tree, 0)?;
     let mut list = String::new();
     for test in tests() {
-        let container = dir.join(format!("{}.container.cpio.gz", test.name));
-        let rootfs = (test.spec.rootfs.mode == RootfsMode::Initramfs).then_some(tree.as_path());
-        guest::write_container(&test.spec, rootfs, 0, fs::File::create(&container)?)
+        let spec_archive = dir.join(format!("{}.spec.cpio.gz", test.name));
+        guest::write_spec(&test.spec, 0, fs::File::create(&spec_archive)?)
             .with_context(|| format!("packing guest test {}", test.name))?;
-        guest::concatenate(&base, &container, &dir.join(format!("{}.ramdisk", test.name)))?;
-        fs::remove_file(&container)?;
+        let mut parts = vec![base.as_path()];
+        if test.spec.rootfs.mode == RootfsMode::Initramfs {
+            parts.push(&rootfs);
+        }
+        parts.push(&spec_archive);
+        guest::concatenate(&parts, &dir.join(format!("{}.ramdisk", test.name)))?;
+        fs::remove_file(&spec_archive)?;
         fs::write(dir.join(format!("{}.cfg", test.name)), xl_config(&test)?)?;
         let signal = test.signal.map_or("-".to_owned(), |s| s.to_string());
         list.push_str(&format!("{} {signal}\n", test.name));
@@ -308,7 +315,7 @@ fn stage_bench(dir: &Path, base: &Path, tree: &Path) -> Result<()> {
     fs::copy(&binary, root.join("bin/hello"))?;
     let container = dir.join("bench-runx.container.cpio.gz");
     guest::write_container(&spec(vec!["/bin/hello".into()]), Some(&root), 0, fs::File::create(&container)?)?;
-    guest::concatenate(base, &container, &dir.join("bench-runx.ramdisk"))?;
+    guest::concatenate(&[base, &container], &dir.join("bench-runx.ramdisk"))?;
     fs::remove_file(&container)?;
     fs::remove_dir_all(&root)?;
     fs::write(dir.join("bench-runx.cfg"), guest_config("bench-runx", Action::Destroy).render()?)?;

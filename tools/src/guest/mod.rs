@@ -15,6 +15,8 @@ use runx_launch::{LaunchSpec, RootfsMode};
 
 use crate::cpio::{CpioError, CpioWriter, Meta};
 
+pub mod cache;
+
 #[derive(Debug, thiserror::Error)]
 pub enum GuestImageError {
     #[error(transparent)]
@@ -50,28 +52,44 @@ pub fn write_base(runx_init: &Path, mtime: u32, out: impl Write) -> Result<(), G
     Ok(())
 }
 
-/// The per-container archive: `/runx/launch.json` and, in `initramfs` mode, `rootfs` under `/runx/rootfs`.
+/// The per-container archive: `/runx/launch.json` and, in `initramfs` mode, `rootfs` under
+/// `/runx/rootfs` (two gzip members: the spec, then the root as `write_rootfs` packs it).
 pub fn write_container(
     spec: &LaunchSpec,
     rootfs: Option<&Path>,
     mtime: u32,
-    out: impl Write,
+    mut out: impl Write,
 ) -> Result<(), GuestImageError> {
+    write_spec(spec, mtime, &mut out)?;
+    match (spec.rootfs.mode, rootfs) {
+        (RootfsMode::Initramfs, Some(tree)) => write_rootfs(tree, mtime, out),
+        (mode, Some(_)) => Err(GuestImageError::WrongMode(mode)),
+        (_, None) => Ok(()),
+    }
+}
+
+/// The launch spec alone, as `/runx/launch.json` (with an empty `/runx/rootfs` for `initramfs` mode,
+/// which a root archive from `write_rootfs` fills).
+pub fn write_spec(spec: &LaunchSpec, mtime: u32, out: impl Write) -> Result<(), GuestImageError> {
     let json = spec.to_json()?;
     let mut cpio = CpioWriter::new(GzEncoder::new(out, flate2::Compression::fast()));
     cpio.append_dir("runx", Meta::root(0o755, mtime))?;
     cpio.append_file("runx/launch.json", Meta::root(0o600, mtime), &json)?;
-    match (spec.rootfs.mode, rootfs) {
-        (RootfsMode::Initramfs, Some(tree)) => {
-            let md = fs::metadata(tree).map_err(read_err(tree))?;
-            let meta = Meta { perm: md.mode() & 0o7777, uid: md.uid(), gid: md.gid(), mtime };
-            cpio.append_dir("runx/rootfs", meta)?;
-            cpio.append_tree(tree, "runx/rootfs", mtime)?;
-        }
-        (RootfsMode::Initramfs, None) => cpio.append_dir("runx/rootfs", Meta::root(0o755, mtime))?,
-        (mode, Some(_)) => return Err(GuestImageError::WrongMode(mode)),
-        (RootfsMode::Disk, None) => {}
+    if spec.rootfs.mode == RootfsMode::Initramfs {
+        cpio.append_dir("runx/rootfs", Meta::root(0o755, mtime))?;
     }
+    cpio.finish()?.finish().map_err(CpioError::from)?;
+    Ok(())
+}
+
+/// A container root packed under `/runx/rootfs` (gzip newc): what `cache::ArchiveCache` keeps per image.
+pub fn write_rootfs(tree: &Path, mtime: u32, out: impl Write) -> Result<(), GuestImageError> {
+    let md = fs::metadata(tree).map_err(read_err(tree))?;
+    let meta = Meta { perm: md.mode() & 0o7777, uid: md.uid(), gid: md.gid(), mtime };
+    let mut cpio = CpioWriter::new(GzEncoder::new(out, flate2::Compression::fast()));
+    cpio.append_dir("runx", Meta::root(0o755, mtime))?;
+    cpio.append_dir("runx/rootfs", meta)?;
+    cpio.append_tree(tree, "runx/rootfs", mtime)?;
     cpio.finish()?.finish().map_err(CpioError::from)?;
     Ok(())
 }
@@ -105,10 +123,11 @@ pub fn write_ext4(tree: &Path, dest: &Path, headroom_mib: u64) -> Result<(), Gue
     Ok(())
 }
 
-/// Writes `base` followed by `container` into `dest`: the ramdisk a guest boots.
-pub fn concatenate(base: &Path, container: &Path, dest: &Path) -> Result<(), GuestImageError> {
+/// Writes `parts` one after the other into `dest`: the ramdisk a guest boots is the base
+/// followed by the container's archives.
+pub fn concatenate(parts: &[&Path], dest: &Path) -> Result<(), GuestImageError> {
     let mut out = BufWriter::new(fs::File::create(dest).map_err(read_err(dest))?);
-    for part in [base, container] {
+    for part in parts {
         let mut file = fs::File::open(part).map_err(read_err(part))?;
         std::io::copy(&mut file, &mut out).map_err(read_err(dest))?;
     }
@@ -120,7 +139,6 @@ pub fn concatenate(base: &Path, container: &Path, dest: &Path) -> Result<(), Gue
 mod tests {
     use super::*;
     use runx_launch::{Process, Rootfs, User, VERSION};
-    use std::process::Stdio;
 
     fn spec(mode: RootfsMode) -> LaunchSpec {
         LaunchSpec {
@@ -144,6 +162,8 @@ mod tests {
         }
     }
 
+    /// Entry names of every newc archive in `archive` (gzip members decompressed), in order:
+    /// what the kernel unpacks. GNU cpio would stop at the first trailer.
     fn list(archive: &[u8]) -> Vec<String> {
         let mut raw = Vec::new();
         if archive.starts_with(b"\x1f\x8b") {
@@ -151,15 +171,19 @@ mod tests {
         } else {
             raw = archive.to_vec();
         }
-        let mut child = Command::new("cpio")
-            .args(["-t", "--quiet"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("GNU cpio must be installed");
-        child.stdin.take().unwrap().write_all(&raw).unwrap();
-        let out = child.wait_with_output().unwrap();
-        String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
+        let field = |at: usize| usize::from_str_radix(std::str::from_utf8(&raw[at..at + 8]).unwrap(), 16).unwrap();
+        let align = |n: usize| (n + 3) & !3;
+        let (mut at, mut names) = (0, Vec::new());
+        while at + 110 <= raw.len() {
+            assert_eq!(&raw[at..at + 6], b"070701", "bad header at {at}");
+            let (size, name_len) = (field(at + 54), field(at + 94));
+            let name = std::str::from_utf8(&raw[at + 110..at + 110 + name_len - 1]).unwrap().to_owned();
+            at = align(align(at + 110 + name_len) + size);
+            if name != "TRAILER!!!" {
+                names.push(name);
+            }
+        }
+        names
     }
 
     #[test]
@@ -170,7 +194,18 @@ mod tests {
         fs::write(tree.join("bin/app"), b"app").unwrap();
         let mut out = Vec::new();
         write_container(&spec(RootfsMode::Initramfs), Some(&tree), 0, &mut out).unwrap();
-        assert_eq!(list(&out), ["runx", "runx/launch.json", "runx/rootfs", "runx/rootfs/bin", "runx/rootfs/bin/app"]);
+        assert_eq!(
+            list(&out),
+            [
+                "runx",
+                "runx/launch.json",
+                "runx/rootfs",
+                "runx",
+                "runx/rootfs",
+                "runx/rootfs/bin",
+                "runx/rootfs/bin/app"
+            ]
+        );
         let err = write_container(&spec(RootfsMode::Disk), Some(&tree), 0, Vec::new()).unwrap_err();
         assert!(matches!(err, GuestImageError::WrongMode(RootfsMode::Disk)), "{err}");
         fs::remove_dir_all(tree).unwrap();
