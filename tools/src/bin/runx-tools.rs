@@ -56,6 +56,9 @@ enum Command {
         /// The static runx-init binary.
         #[arg(long)]
         runx_init: PathBuf,
+        /// Also add this static busybox as /bin/busybox and /bin/sh (boot with rdinit=/bin/sh to debug).
+        #[arg(long)]
+        busybox: Option<PathBuf>,
         #[arg(long, short)]
         output: PathBuf,
     },
@@ -220,9 +223,9 @@ fn main() -> anyhow::Result<()> {
             write_atomically(&output, &image.to_bytes()?)?;
         }
         Command::XlConfig(args) => xl_config(args)?,
-        Command::GuestBase { runx_init, output } => {
+        Command::GuestBase { runx_init, busybox, output } => {
             let mut out = Vec::new();
-            guest::write_base(&runx_init, source_date_epoch()?, &mut out)?;
+            guest::write_base(&runx_init, busybox.as_deref(), source_date_epoch()?, &mut out)?;
             write_atomically(&output, &out)?;
         }
         Command::GuestArchive { spec, rootfs, output } => {

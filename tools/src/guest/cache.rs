@@ -21,7 +21,7 @@ pub struct ArchiveCache {
 /// A digest of everything in `tree` that lands in its archive: names, types, modes, owners,
 /// sizes, link targets, device numbers and file contents. Contents, not only sizes and times:
 /// reproducible images give different files the same size and timestamp.
-fn tree_key(tree: &Path) -> Result<String, GuestImageError> {
+pub(super) fn tree_key(tree: &Path) -> Result<String, GuestImageError> {
     let mut hash = Sha256::new();
     for entry in walkdir::WalkDir::new(tree).sort_by_file_name() {
         let entry = entry.map_err(|source| CpioError::Walk { path: tree.to_owned(), source })?;

@@ -36,18 +36,34 @@ fn read_err(path: &Path) -> impl FnOnce(std::io::Error) -> GuestImageError + '_ 
 }
 
 /// The base initramfs: `/init` is runx-init, plus the folders and the console node it needs.
+/// With `busybox`, also `/bin/busybox` and `/bin/sh`, for debugging a guest booted with
+/// `rdinit=/bin/sh` (the container's process never sees them: it runs in its own root).
 /// It is written uncompressed: Xen's x86 PV domain builder gunzips a gzip ramdisk itself and
-/// keeps only its first gzip member, which would drop the container archive that follows.
-pub fn write_base(runx_init: &Path, mtime: u32, out: impl Write) -> Result<(), GuestImageError> {
-    let binary = fs::File::open(runx_init).map_err(read_err(runx_init))?;
-    let size = binary.metadata().map_err(read_err(runx_init))?.len();
+/// keeps only its first gzip member, which would drop the container archives that follow.
+pub fn write_base(
+    runx_init: &Path,
+    busybox: Option<&Path>,
+    mtime: u32,
+    out: impl Write,
+) -> Result<(), GuestImageError> {
     let mut cpio = CpioWriter::new(out);
     let dir = Meta::root(0o755, mtime);
     for name in ["dev", "proc", "sys", "runx"] {
         cpio.append_dir(name, dir)?;
     }
     cpio.append_char_device("dev/console", Meta::root(0o600, mtime), 5, 1)?;
-    cpio.append_reader("init", dir, size, binary)?;
+    let binary = |cpio: &mut CpioWriter<_>, name: &str, path: &Path| -> Result<(), GuestImageError> {
+        let file = fs::File::open(path).map_err(read_err(path))?;
+        let size = file.metadata().map_err(read_err(path))?.len();
+        cpio.append_reader(name, dir, size, file)?;
+        Ok(())
+    };
+    if let Some(busybox) = busybox {
+        cpio.append_dir("bin", dir)?;
+        binary(&mut cpio, "bin/busybox", busybox)?;
+        cpio.append_symlink("bin/sh", Meta::root(0o777, mtime), "busybox")?;
+    }
+    binary(&mut cpio, "init", runx_init)?;
     cpio.finish()?;
     Ok(())
 }
@@ -94,25 +110,30 @@ pub fn write_rootfs(tree: &Path, mtime: u32, out: impl Write) -> Result<(), Gues
     Ok(())
 }
 
-/// An ext4 image of `tree` for `disk` mode, sized to the tree plus `headroom_mib`.
-pub fn write_ext4(tree: &Path, dest: &Path, headroom_mib: u64) -> Result<(), GuestImageError> {
+/// An ext4 image of `tree` for `disk` mode, sized to the tree plus `headroom_mib`. Reproducible:
+/// the same tree and `mtime` give the same bytes (the UUID and directory hash seed come from the
+/// tree's content, the file system's own times from `mtime`).
+pub fn write_ext4(tree: &Path, dest: &Path, headroom_mib: u64, mtime: u32) -> Result<(), GuestImageError> {
     let mut used = 0u64;
     for entry in walkdir::WalkDir::new(tree) {
         let entry = entry.map_err(|e| CpioError::Walk { path: tree.to_owned(), source: e })?;
         used += entry.metadata().map_err(|e| CpioError::Walk { path: tree.to_owned(), source: e })?.len() + 4096;
     }
     let size = (used + (headroom_mib << 20) + (8 << 20)).div_ceil(1 << 20) << 20;
+    let key = cache::tree_key(tree)?;
+    let uuid = format!("{}-{}-{}-{}-{}", &key[0..8], &key[8..12], &key[12..16], &key[16..20], &key[20..32]);
     let file = fs::File::create(dest).map_err(read_err(dest))?;
     file.set_len(size).map_err(read_err(dest))?;
     let out = Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-E", "root_owner=0:0", "-d"])
+        .args(["-q", "-F", "-U", &uuid, "-E", &format!("hash_seed={uuid},root_owner=0:0"), "-d"])
         .arg(tree)
         .arg(dest)
+        .env("E2FSPROGS_FAKE_TIME", mtime.to_string())
         .output()
         .map_err(|e| GuestImageError::Mkfs {
-        path: dest.to_owned(),
-        why: format!("cannot run mkfs.ext4 ({e}): install e2fsprogs"),
-    })?;
+            path: dest.to_owned(),
+            why: format!("cannot run mkfs.ext4 ({e}): install e2fsprogs"),
+        })?;
     if !out.status.success() {
         let _ = fs::remove_file(dest);
         return Err(GuestImageError::Mkfs {
@@ -212,13 +233,30 @@ mod tests {
     }
 
     #[test]
+    fn ext4_images_are_reproducible_and_hold_the_tree() {
+        let dir = std::env::temp_dir().join(format!("runx-guest-ext4-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("tree/etc")).unwrap();
+        fs::write(dir.join("tree/etc/motd"), b"from the disk\n").unwrap();
+        write_ext4(&dir.join("tree"), &dir.join("a.ext4"), 1, 1_700_000_000).unwrap();
+        write_ext4(&dir.join("tree"), &dir.join("b.ext4"), 1, 1_700_000_000).unwrap();
+        assert!(fs::read(dir.join("a.ext4")).unwrap() == fs::read(dir.join("b.ext4")).unwrap(), "images differ");
+        let cat = Command::new("debugfs").args(["-R", "cat /etc/motd"]).arg(dir.join("a.ext4")).output().unwrap();
+        assert_eq!(cat.stdout, b"from the disk\n", "{}", String::from_utf8_lossy(&cat.stderr));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn base_archive_has_init_and_console() {
         let init = std::env::temp_dir().join(format!("runx-guest-init-{}", std::process::id()));
         fs::write(&init, b"\x7fELF").unwrap();
         let mut out = Vec::new();
-        write_base(&init, 0, &mut out).unwrap();
-        fs::remove_file(init).unwrap();
+        write_base(&init, None, 0, &mut out).unwrap();
         assert!(out.starts_with(b"070701"), "the base archive must not be compressed");
         assert_eq!(list(&out), ["dev", "proc", "sys", "runx", "dev/console", "init"]);
+        let mut debug = Vec::new();
+        write_base(&init, Some(&init), 0, &mut debug).unwrap();
+        assert_eq!(list(&debug), ["dev", "proc", "sys", "runx", "dev/console", "bin", "bin/busybox", "bin/sh", "init"]);
+        fs::remove_file(init).unwrap();
     }
 }

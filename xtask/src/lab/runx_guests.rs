@@ -267,9 +267,9 @@ pub fn stage(cache: &Cache, share: &Share, busybox: &Path) -> Result<()> {
     fs::write(dir.join("lab-block"), LAB_BLOCK)?;
     fs::set_permissions(dir.join("lab-block"), fs::Permissions::from_mode(0o755))?;
     let base = dir.join("base.cpio");
-    guest::write_base(&runx_init, 0, fs::File::create(&base)?)?;
+    guest::write_base(&runx_init, None, 0, fs::File::create(&base)?)?;
     for image in ["rootfs-rw.ext4", "rootfs-ro.ext4"] {
-        guest::write_ext4(&tree, &dir.join(image), 8)?;
+        guest::write_ext4(&tree, &dir.join(image), 8, 0)?;
     }
     // The initramfs-mode tests share one root: packed once, as the runtime packs an image once.
     let archives = ArchiveCache::new(cache.root().join("rootfs-archives"), 256 << 20);
