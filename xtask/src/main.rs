@@ -29,6 +29,9 @@ struct LabOptions {
     /// Rebuild downloads and images instead of reusing the cached ones.
     #[arg(long)]
     fresh: bool,
+    /// Also boot the runx-init guests (x86_64; builds the runx guest kernel, about 4 minutes cold).
+    #[arg(long)]
+    runx_init: bool,
 }
 
 impl LabOptions {
@@ -59,10 +62,10 @@ enum Task {
     Ci(LabOptions),
 }
 
-fn lab_test(cache: &Cache, arches: &[Arch]) -> Result<bool> {
+fn lab_test(cache: &Cache, arches: &[Arch], with_runx_init: bool) -> Result<bool> {
     let mut passed = true;
     for &arch in arches {
-        for (plan, cases) in lab::cases::suite(arch) {
+        for (plan, cases) in lab::cases::suite(arch, with_runx_init) {
             let report = lab::cases::run(cache, plan, &cases)?;
             report.print();
             passed &= report.passed();
@@ -87,7 +90,7 @@ fn demo(cache: &Cache, arches: &[Arch]) -> Result<bool> {
 
 fn main() -> Result<ExitCode> {
     let passed = match Cli::parse().task {
-        Task::Lab(opts) => lab_test(&opts.cache()?, &opts.arches(&Arch::ALL))?,
+        Task::Lab(opts) => lab_test(&opts.cache()?, &opts.arches(&Arch::ALL), opts.runx_init)?,
         Task::Demo(opts) => demo(&opts.cache()?, &opts.arches(&[Arch::Arm64]))?,
         Task::Bench(opts) => bench::run(&opts.cache()?, &opts.arches(&Arch::ALL))?,
         Task::GuestKernel(opts) => {
@@ -96,7 +99,7 @@ fn main() -> Result<ExitCode> {
         }
         Task::Ci(opts) => {
             ci::static_checks()?;
-            lab_test(&opts.cache()?, &opts.arches(&Arch::ALL))?
+            lab_test(&opts.cache()?, &opts.arches(&Arch::ALL), opts.runx_init)?
         }
     };
     Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })

@@ -66,8 +66,30 @@ fn mount_options(options: &[String]) -> (MsFlags, String) {
     (flags, data.join(","))
 }
 
+/// Binds a share (checked: under SHARES_DIR) onto `target`, read-only when the options say `ro`.
+fn bind_share(target: &Path, m: &Mount) -> Result<(), Failure> {
+    let source = Path::new(&m.source);
+    if source.is_dir() {
+        ensure_dir(target)?;
+    } else if !target.exists() {
+        ensure_dir(target.parent().unwrap_or(Path::new("/")))?;
+        fs::write(target, b"").map_err(|e| Failure::setup(format!("cannot create {}: {e}", target.display())))?;
+    }
+    let bind_err = |e| Failure::setup(format!("cannot bind {} on {}: {e}", m.source, target.display()));
+    mount(Some(source), target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(bind_err)?;
+    let (flags, _) = mount_options(&m.options);
+    if !flags.is_empty() {
+        let remount = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags;
+        mount(None::<&str>, target, None::<&str>, remount, None::<&str>).map_err(bind_err)?;
+    }
+    Ok(())
+}
+
 fn spec_mount(root: &Path, m: &Mount) -> Result<(), Failure> {
     let target = root.join(m.destination.trim_start_matches('/'));
+    if m.fstype == "bind" {
+        return bind_share(&target, m);
+    }
     ensure_dir(&target)?;
     let (flags, data) = mount_options(&m.options);
     let source = if m.source.is_empty() { m.fstype.as_str() } else { m.source.as_str() };

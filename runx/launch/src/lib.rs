@@ -14,6 +14,8 @@ pub const VERSION: u32 = 1;
 pub const SPEC_PATH: &str = "/runx/launch.json";
 /// Where the container's root file system lives in `initramfs` mode.
 pub const INITRAMFS_ROOT: &str = "/runx/rootfs";
+/// Where files and folders the host hands in for bind mounts live in the guest.
+pub const SHARES_DIR: &str = "/runx/shares";
 
 /// xenstore keys, relative to the guest's own `/local/domain/<domid>/`.
 pub mod keys {
@@ -109,7 +111,8 @@ pub struct Mount {
 }
 
 /// The file system types a guest mounts; anything else is refused when the spec is checked.
-pub const MOUNT_TYPES: &[&str] = &["proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup2"];
+/// `bind` mounts a share (a file or folder the host packed under SHARES_DIR) into the root.
+pub const MOUNT_TYPES: &[&str] = &["proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup2", "bind"];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -201,6 +204,17 @@ impl LaunchSpec {
         if let Some(m) = self.mounts.iter().find(|m| !m.destination.starts_with('/') || m.destination.contains("..")) {
             return bad(format!("mount destination {:?} must be an absolute path without '..'", m.destination));
         }
+        let share_prefix = format!("{SHARES_DIR}/");
+        if let Some(m) = self
+            .mounts
+            .iter()
+            .find(|m| m.fstype == "bind" && (!m.source.starts_with(&share_prefix) || m.source.contains("..")))
+        {
+            return bad(format!(
+                "bind mount of {} has source {:?}: a guest can only bind shares under {SHARES_DIR}/",
+                m.destination, m.source
+            ));
+        }
         match (self.rootfs.mode, &self.rootfs.device) {
             (RootfsMode::Disk, None) => bad("rootfs mode disk needs a device".into()),
             (RootfsMode::Initramfs, Some(dev)) => bad(format!("rootfs mode initramfs takes no device (got {dev:?})")),
@@ -259,7 +273,7 @@ mod tests {
     #[test]
     fn refuses_what_the_guest_cannot_honour() {
         type Breakage = fn(&mut LaunchSpec);
-        let cases: [(Breakage, &str); 7] = [
+        let cases: [(Breakage, &str); 9] = [
             (|s| s.process.args.clear(), "process.args is empty"),
             (|s| s.process.cwd = "srv".into(), "must be an absolute path"),
             (|s| s.process.env.push("NOEQUALS".into()), "NAME=value"),
@@ -267,6 +281,20 @@ mod tests {
             (|s| s.process.rlimits[0].soft = 4096, "above the hard limit"),
             (|s| s.mounts[0].fstype = "nfs".into(), "type \"nfs\""),
             (|s| s.rootfs.mode = RootfsMode::Disk, "needs a device"),
+            (
+                |s| {
+                    s.mounts[0].fstype = "bind".into();
+                    s.mounts[0].source = "/etc".into();
+                },
+                "only bind shares under /runx/shares/",
+            ),
+            (
+                |s| {
+                    s.mounts[0].fstype = "bind".into();
+                    s.mounts[0].source = "/runx/shares/../../etc".into();
+                },
+                "only bind shares",
+            ),
         ];
         for (breaks, message) in cases {
             let mut spec = sample();

@@ -27,6 +27,8 @@ pub enum GuestImageError {
     Spec(#[from] runx_launch::SpecError),
     #[error("the launch spec's rootfs mode is {0:?}, which does not pack the rootfs into the archive")]
     WrongMode(RootfsMode),
+    #[error("share name {0:?} must be a plain file name (no '/', not starting with '.')")]
+    BadShare(String),
     #[error("mkfs.ext4 failed for {path}: {why}")]
     Mkfs { path: PathBuf, why: String },
 }
@@ -76,7 +78,7 @@ pub fn write_container(
     mtime: u32,
     mut out: impl Write,
 ) -> Result<(), GuestImageError> {
-    write_spec(spec, mtime, &mut out)?;
+    write_spec(spec, &[], mtime, &mut out)?;
     match (spec.rootfs.mode, rootfs) {
         (RootfsMode::Initramfs, Some(tree)) => write_rootfs(tree, mtime, out),
         (mode, Some(_)) => Err(GuestImageError::WrongMode(mode)),
@@ -84,13 +86,43 @@ pub fn write_container(
     }
 }
 
-/// The launch spec alone, as `/runx/launch.json` (with an empty `/runx/rootfs` for `initramfs` mode,
-/// which a root archive from `write_rootfs` fills).
-pub fn write_spec(spec: &LaunchSpec, mtime: u32, out: impl Write) -> Result<(), GuestImageError> {
+/// A file or folder of the host's, packed into the guest for a `bind` mount of the launch spec
+/// whose source is `/runx/shares/<name>`.
+pub struct HostShare<'a> {
+    pub name: &'a str,
+    pub host_path: &'a Path,
+}
+
+/// The launch spec as `/runx/launch.json` (with an empty `/runx/rootfs` for `initramfs` mode,
+/// which a root archive from `write_rootfs` fills), and the shares under `/runx/shares/`.
+pub fn write_spec(
+    spec: &LaunchSpec,
+    shares: &[HostShare<'_>],
+    mtime: u32,
+    out: impl Write,
+) -> Result<(), GuestImageError> {
     let json = spec.to_json()?;
     let mut cpio = CpioWriter::new(GzEncoder::new(out, flate2::Compression::fast()));
     cpio.append_dir("runx", Meta::root(0o755, mtime))?;
     cpio.append_file("runx/launch.json", Meta::root(0o600, mtime), &json)?;
+    if !shares.is_empty() {
+        cpio.append_dir("runx/shares", Meta::root(0o755, mtime))?;
+    }
+    for share in shares {
+        if share.name.is_empty() || share.name.contains('/') || share.name.starts_with('.') {
+            return Err(GuestImageError::BadShare(share.name.to_owned()));
+        }
+        let name = format!("runx/shares/{}", share.name);
+        let md = fs::metadata(share.host_path).map_err(read_err(share.host_path))?;
+        let meta = Meta { perm: md.mode() & 0o7777, uid: md.uid(), gid: md.gid(), mtime };
+        if md.is_dir() {
+            cpio.append_dir(&name, meta)?;
+            cpio.append_tree(share.host_path, &name, mtime)?;
+        } else {
+            let file = fs::File::open(share.host_path).map_err(read_err(share.host_path))?;
+            cpio.append_reader(&name, meta, md.len(), file)?;
+        }
+    }
     if spec.rootfs.mode == RootfsMode::Initramfs {
         cpio.append_dir("runx/rootfs", Meta::root(0o755, mtime))?;
     }

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 use runx_launch::{LaunchSpec, Mount, Process, Rlimit, Rootfs, RootfsMode, User, VERSION};
-use runx_tools::guest::{self, cache::ArchiveCache};
+use runx_tools::guest::{self, cache::ArchiveCache, HostShare};
 use runx_tools::xl::{Action, DomainConfig, GuestType};
 
 use super::cache::{Cache, Key};
@@ -106,6 +106,20 @@ pub fn tests() -> Vec<GuestTest> {
         options: vec!["nosuid".into(), "size=1m".into()],
     });
 
+    let mut shares = spec(sh(
+        "cat /etc/hosts /mnt/data/greeting; if (echo x >> /etc/hosts) 2>/dev/null; then echo hosts-writable; exit 1; fi; \
+         echo hosts-read-only; echo new > /mnt/data/new && echo data-writable",
+    ));
+    for (name, destination, options) in [("hosts", "/etc/hosts", vec!["ro".to_owned()]), ("data", "/mnt/data", vec![])]
+    {
+        shares.mounts.push(Mount {
+            destination: destination.into(),
+            fstype: "bind".into(),
+            source: format!("{}/{name}", runx_launch::SHARES_DIR),
+            options,
+        });
+    }
+
     let mut rlimits = spec(sh("echo \"nofile=$(ulimit -n)\""));
     rlimits.process.rlimits.push(Rlimit { kind: "RLIMIT_NOFILE".into(), soft: 64, hard: 64 });
 
@@ -170,6 +184,11 @@ pub fn tests() -> Vec<GuestTest> {
             expect(0, &["zombies=0"]),
         ),
         test("rlimits", rlimits, expect(0, &["nofile=64"])),
+        test(
+            "bind-shares",
+            shares,
+            expect(0, &["10.0.0.1 runx-lab-host", "a shared folder", "hosts-read-only", "data-writable"]),
+        ),
         GuestTest {
             disk_rw: true,
             ..test(
@@ -274,10 +293,21 @@ pub fn stage(cache: &Cache, share: &Share, busybox: &Path) -> Result<()> {
     // The initramfs-mode tests share one root: packed once, as the runtime packs an image once.
     let archives = ArchiveCache::new(cache.root().join("rootfs-archives"), 256 << 20);
     let rootfs = archives.rootfs_archive(&tree, 0)?;
+    // Host files handed to guests whose specs bind them (as CRI hands /etc/hosts to containers).
+    let share_dir = dir.join("shares");
+    fs::create_dir_all(share_dir.join("data"))?;
+    fs::write(share_dir.join("hosts"), "10.0.0.1 runx-lab-host\n")?;
+    fs::write(share_dir.join("data/greeting"), "a shared folder\n")?;
+    let shares = [
+        HostShare { name: "hosts", host_path: &share_dir.join("hosts") },
+        HostShare { name: "data", host_path: &share_dir.join("data") },
+    ];
     let mut list = String::new();
     for test in tests() {
         let spec_archive = dir.join(format!("{}.spec.cpio.gz", test.name));
-        guest::write_spec(&test.spec, 0, fs::File::create(&spec_archive)?)
+        let binds = test.spec.mounts.iter().any(|m| m.fstype == "bind");
+        let shares: &[HostShare] = if binds { &shares } else { &[] };
+        guest::write_spec(&test.spec, shares, 0, fs::File::create(&spec_archive)?)
             .with_context(|| format!("packing guest test {}", test.name))?;
         let mut parts = vec![base.as_path()];
         if test.spec.rootfs.mode == RootfsMode::Initramfs {
