@@ -83,12 +83,8 @@ fn sample_tree(source: &Path, dest: &Path, bytes: u64) -> Result<u64> {
 
 /// Builds the release runx-tools, as users run it.
 fn release_runx_tools() -> Result<std::path::PathBuf> {
-    let workspace = crate::lab::workspace_root()?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    crate::cmd::output(
-        Command::new(cargo).args(["build", "--release", "--package", "runx-tools"]).current_dir(&workspace),
-    )?;
-    Ok(workspace.join("target/release/runx-tools"))
+    crate::cmd::output(crate::cmd::cargo()?.args(["build", "--release", "--package", "runx-tools"]))?;
+    Ok(crate::lab::workspace_root()?.join("target/release/runx-tools"))
 }
 
 /// Packing a 200 MiB root into the per-container archive against `find | cpio -o -H newc | gzip -1`.

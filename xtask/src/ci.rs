@@ -1,7 +1,5 @@
 //! `cargo xtask ci`: everything CI checks, in order, failing fast.
 
-use std::process::Command;
-
 use anyhow::Result;
 
 use crate::cmd;
@@ -11,9 +9,8 @@ use crate::lab::progress::Step;
 const SHIPPED: &[&str] = &["runx", "runx-init", "runx-tools"];
 
 fn cargo(args: &[&str]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let step = Step::start(format!("cargo {}", args.join(" ")));
-    cmd::run(Command::new(cargo).args(args))?;
+    cmd::run(cmd::cargo()?.args(args))?;
     step.done();
     Ok(())
 }

@@ -18,6 +18,14 @@ fn spawn_error(cmd: &Command) -> String {
     format!("cannot run `{program}`: is it installed? (`scripts/prepare-host` installs the lab's prerequisites)")
 }
 
+/// The cargo that runs xtask, started in the workspace root.
+pub fn cargo() -> Result<Command> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(crate::lab::workspace_root()?);
+    Ok(cmd)
+}
+
 /// Runs `cmd` with inherited stdio and fails unless it exits 0.
 pub fn run(cmd: &mut Command) -> Result<()> {
     let status = cmd.status().with_context(|| spawn_error(cmd))?;

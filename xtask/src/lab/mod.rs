@@ -56,6 +56,15 @@ impl Arch {
     }
 }
 
+/// Puts `src` at `dest`, hard-linked when the file systems allow it, copied otherwise.
+pub fn link_or_copy(src: &Path, dest: &Path) -> Result<()> {
+    let _ = std::fs::remove_file(dest);
+    if std::fs::hard_link(src, dest).is_err() {
+        std::fs::copy(src, dest).with_context(|| format!("cannot copy {} to {}", src.display(), dest.display()))?;
+    }
+    Ok(())
+}
+
 /// Where the lab keeps downloads, images and run logs.
 pub fn default_cache_root(workspace: &Path) -> PathBuf {
     std::env::var_os("RUNX_LAB_CACHE").map(PathBuf::from).unwrap_or_else(|| workspace.join("target/lab"))

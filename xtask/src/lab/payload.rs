@@ -54,10 +54,7 @@ impl Share {
     pub fn add_file(&self, rel: &str, src: &Path) -> Result<()> {
         let dest = self.dir.join(rel);
         fs::create_dir_all(dest.parent().expect("share paths have a folder"))?;
-        if fs::hard_link(src, &dest).is_err() {
-            fs::copy(src, &dest).with_context(|| format!("cannot copy {} into the share", src.display()))?;
-        }
-        Ok(())
+        super::link_or_copy(src, &dest)
     }
 
     /// The results of every case in `cases`; a case without a RESULT line failed.

@@ -214,18 +214,15 @@ pub fn build_runx_init(arch: Arch) -> Result<PathBuf> {
         Arch::X86_64 => "x86_64-unknown-linux-gnu",
         Arch::Arm64 => "aarch64-unknown-linux-gnu",
     };
-    let workspace = super::workspace_root()?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let flags_var = format!("CARGO_TARGET_{}_RUSTFLAGS", triple.to_uppercase().replace('-', "_"));
     let step = Step::start(format!("building runx-init for {triple} (static)"));
     cmd::output(
-        Command::new(cargo)
+        cmd::cargo()?
             .args(["build", "--release", "--package", "runx-init", "--target", triple])
-            .env(flags_var, "-C target-feature=+crt-static")
-            .current_dir(&workspace),
+            .env(flags_var, "-C target-feature=+crt-static"),
     )?;
     step.done();
-    Ok(workspace.join("target").join(triple).join("release/runx-init"))
+    Ok(super::workspace_root()?.join("target").join(triple).join("release/runx-init"))
 }
 
 /// A small container root: busybox and its applets, the folders the tests use.

@@ -14,6 +14,7 @@ use runx_tools::uimage::ScriptImage;
 
 use super::dom0::Dom0;
 use super::guest::Guest;
+use super::link_or_copy;
 use crate::cmd;
 
 /// How u-boot gets the images.
@@ -43,14 +44,6 @@ fn boot_config(medium: Medium, dom0less: bool) -> String {
         );
     }
     text
-}
-
-fn link_or_copy(src: &Path, dest: &Path) -> Result<()> {
-    let _ = fs::remove_file(dest);
-    if fs::hard_link(src, dest).is_err() {
-        fs::copy(src, dest).with_context(|| format!("cannot copy {}", src.display()))?;
-    }
-    Ok(())
 }
 
 /// Stages the images and the generated boot.scr in `dir`; returns what QEMU should be given:
