@@ -4,7 +4,9 @@ mod bench;
 mod ci;
 mod cmd;
 mod lab;
+mod yocto;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -58,8 +60,19 @@ enum Task {
     Bench(LabOptions),
     /// Build the runx guest kernel (tinyconfig + meta-runx's fragments) and print its path.
     GuestKernel(LabOptions),
-    /// Everything CI runs: fmt, clippy, unit tests, the arm64 cross-build, the lab on both arches.
+    /// Everything CI runs: fmt, clippy, unit tests, the arm64 cross-build, meta-runx's checks, the lab on both arches.
     Ci(LabOptions),
+    /// Write meta-runx's crates list (crate:// SRC_URI) from Cargo.lock, offline.
+    YoctoCrates {
+        /// Only check that the checked-in list matches Cargo.lock.
+        #[arg(long)]
+        check: bool,
+        /// Read this Cargo.lock instead of the workspace's.
+        #[arg(long)]
+        lockfile: Option<PathBuf>,
+    },
+    /// meta-runx's checks that need no bitbake: crates list, layer structure, kas schema, oelint-adv.
+    LayerCheck,
 }
 
 fn lab_test(cache: &Cache, arches: &[Arch], with_runx_init: bool) -> Result<bool> {
@@ -97,8 +110,17 @@ fn main() -> Result<ExitCode> {
             println!("{}", lab::guest_kernel::build(&opts.cache()?)?.display());
             true
         }
+        Task::YoctoCrates { check, lockfile } => {
+            yocto::yocto_crates(check, lockfile.as_deref())?;
+            true
+        }
+        Task::LayerCheck => {
+            yocto::layer_check()?;
+            true
+        }
         Task::Ci(opts) => {
             ci::static_checks()?;
+            yocto::layer_check()?;
             lab_test(&opts.cache()?, &opts.arches(&Arch::ALL), opts.runx_init)?
         }
     };
