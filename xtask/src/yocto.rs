@@ -249,7 +249,7 @@ fn check_metadata(root: &Path) -> Result<Vec<String>> {
     for path in layer_files(&layer)?.into_iter().filter(|p| is_metadata(p)) {
         let rel = path.strip_prefix(root).unwrap_or(&path).display().to_string();
         let text = fs::read_to_string(&path).with_context(|| format!("cannot read {rel}"))?;
-        if text.contains("AUTOREV") {
+        if text.lines().any(|l| !l.trim_start().starts_with('#') && l.contains("AUTOREV")) {
             problems.push(format!("{rel}: uses AUTOREV; pin a commit (AUTOREV breaks offline parsing)"));
         }
         for (name, _, value) in assignments(&text) {
@@ -306,10 +306,16 @@ fn venv_tool(name: &str) -> Result<PathBuf> {
 /// Validates every kas file against kas's own schema, each file on its own and, for the
 /// top-level files, merged with its includes as kas merges them.
 const KAS_VALIDATE: &str = r#"
-import sys, yaml
+import argparse, atexit, os, shutil, sys, tempfile, yaml
 from jsonschema.validators import validator_for
 from kas.configschema import CONFIGSCHEMA
+from kas.context import create_global_context
 from kas.includehandler import IncludeHandler
+
+# kas's include handler needs kas's context (its work folder stays empty: nothing is fetched).
+os.environ["KAS_WORK_DIR"] = tempfile.mkdtemp(prefix="runx-kas-check-")
+atexit.register(shutil.rmtree, os.environ["KAS_WORK_DIR"], True)
+create_global_context(argparse.Namespace(no_color=True))
 
 validator = validator_for(CONFIGSCHEMA)(CONFIGSCHEMA)
 top, files = sys.argv[1].split(), sys.argv[2:]
