@@ -7,7 +7,9 @@ HOMEPAGE = "https://github.com/runx-project/runx"
 BUGTRACKER = "https://github.com/runx-project/runx/issues"
 SECTION = "kernel"
 
-# oe-core's tiny linux-yocto: its source, SRCREVs, LICENSE and allnoconfig mode.
+# oe-core's tiny linux-yocto: its source, SRCREVs, LICENSE and allnoconfig mode. The recipe's
+# name does not start with linux- on purpose: meta-virtualization's linux-%.bbappend adds dom0
+# and container-host features (docker, lxc, vswitch, ...) to every such kernel.
 require recipes-kernel/linux/linux-yocto-tiny_6.6.bb
 
 LICENSE = "GPL-2.0-only"
@@ -15,7 +17,10 @@ LICENSE = "GPL-2.0-only"
 # Not dom0's kernel: leave virtual/kernel to the machine's kernel.
 PROVIDES:remove = "virtual/kernel"
 
-# The same fragments `cargo xtask guest-kernel` builds the lab's guest kernel with.
+# The same fragments `cargo xtask guest-kernel` builds the lab's guest kernel with, in the
+# folder the lab reads them from.
+# nooelint: oelint.vars.fileextrapaths,oelint.vars.outofcontext
+FILESEXTRAPATHS:prepend := "${THISDIR}/linux-runx-guest:"
 SRC_URI += "file://defconfig file://runx-guest.cfg"
 SRC_URI:append:x86-64 = " file://runx-guest-x86.cfg"
 
@@ -32,6 +37,12 @@ KMACHINE = "runx-guest"
 COMPATIBLE_MACHINE = "^.*$"
 COMPATIBLE_HOST = "(aarch64|x86_64).*-linux"
 KERNEL_DEVICETREE = ""
+# What linux-yocto.inc adds for QEMU machines and some MACHINE/DISTRO_FEATURES (test modules,
+# taskstats, vfat, EFI, NUMA, KVM): a guest needs none of it.
+KERNEL_FEATURES:remove = "features/debug/printk.scc features/taskstats/taskstats.scc \
+                          features/kernel-sample/kernel-sample.scc cfg/fs/vfat.scc cfg/efi.scc \
+                          features/numa/numa.scc features/kvm/qemu-kvm-enable.scc \
+                          features/aufs/aufs-enable.scc"
 INITRAMFS_IMAGE = ""
 INITRAMFS_IMAGE_BUNDLE = ""
 
