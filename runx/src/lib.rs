@@ -1,6 +1,18 @@
 //! runx: the library behind the `runx` OCI runtime.
 //!
-//! The runtime turns an OCI bundle into a Xen domain driven through `xl`.
-//! Modules arrive one concern at a time; see `docs/design.md`.
+//! The runtime turns an OCI bundle into a Xen domain driven through `xl`: `plan` decides the
+//! domain, `container` runs the lifecycle on the `state` store and a `toolstack`, and the
+//! `monitor` owns each domain while it runs. See `docs/design.md`.
 
+pub mod annotations;
+pub mod bundle;
+pub mod confine;
+pub mod container;
 pub mod container_id;
+pub mod host_config;
+pub mod launch;
+pub mod log;
+pub mod monitor;
+pub mod plan;
+pub mod state;
+pub mod toolstack;

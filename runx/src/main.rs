@@ -1,12 +1,69 @@
-use clap::Parser;
+//! `runx`: a runc-compatible command line that runs each container as its own Xen guest.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use runx::log::{Format, Log};
 
 /// runx: run each OCI container as its own Xen guest.
 #[derive(Parser)]
-#[command(version, about)]
-struct Cli {}
+#[command(name = "runx", version, about)]
+struct Cli {
+    /// Where container state lives (default: `root` of /etc/runx/config.toml, /run/runx).
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
+    /// Write log lines (errors, and with --debug more) to this file instead of stderr.
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Accepted for runc compatibility: a guest's resources are set on the domain, not in cgroups.
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
+    #[arg(long, global = true)]
+    debug: bool,
+    #[command(subcommand)]
+    command: commands::Command,
+}
 
-fn main() {
-    Cli::parse();
-    eprintln!("runx: no command given; see `runx --help`");
-    std::process::exit(2);
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = match cli.log_format {
+        LogFormat::Text => Format::Text,
+        LogFormat::Json => Format::Json,
+    };
+    let mut log = match Log::open(cli.log.as_deref(), format, cli.debug) {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!("runx: cannot open the log file: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let global = commands::Global { root: cli.root };
+    match commands::run(cli.command, &global, &mut log) {
+        Ok(code) => code,
+        Err(e) => {
+            log.error(&format!("{e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -6,7 +6,6 @@
 
 mod process;
 mod setup;
-mod xenstore;
 
 use std::os::fd::AsFd;
 use std::process::ExitCode;
@@ -16,11 +15,12 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::reboot::{reboot, RebootMode};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::termios;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{sethostname, Pid};
 use runx_launch::{keys, LaunchSpec, SPEC_PATH};
 
-use xenstore::Xenstore;
+use runx_xenstore::Xenstore;
 
 /// Why the process could not run, and the exit code that reports it.
 #[derive(Debug)]
@@ -122,6 +122,21 @@ fn supervise(child: Pid, sigchld: &mut SignalFd, mut store: Option<&mut Xenstore
     }
 }
 
+/// Without a terminal the process's output must reach the host byte for byte: no `\n` ->
+/// `\r\n`, no echo of what the host sends.
+fn raw_console() {
+    let stdin = std::io::stdin();
+    match termios::tcgetattr(stdin.as_fd()) {
+        Ok(mut attrs) => {
+            termios::cfmakeraw(&mut attrs);
+            if let Err(e) = termios::tcsetattr(stdin.as_fd(), termios::SetArg::TCSANOW, &attrs) {
+                eprintln!("runx-init: cannot make the console raw: {e}");
+            }
+        }
+        Err(e) => eprintln!("runx-init: cannot read the console's settings: {e}"),
+    }
+}
+
 fn run(store: Option<&mut Xenstore>) -> Outcome {
     let spec = match std::fs::read(SPEC_PATH) {
         Ok(bytes) => match LaunchSpec::from_json(&bytes) {
@@ -138,6 +153,9 @@ fn run(store: Option<&mut Xenstore>) -> Outcome {
         if let Err(e) = sethostname(hostname) {
             return Outcome::Failed(Failure::setup(format!("sethostname {hostname:?}: {e}")));
         }
+    }
+    if !spec.process.terminal {
+        raw_console();
     }
     let mut blocked = SigSet::empty();
     blocked.add(Signal::SIGCHLD);

@@ -71,6 +71,13 @@ fn enter_and_exec(spec: &LaunchSpec, root: &Path) -> Result<Infallible, Failure>
     let sys = |what: &str, e: Errno| Failure::setup(format!("{what}: {e}"));
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).map_err(|e| sys("unblock signals", e))?;
     setsid().map_err(|e| sys("setsid", e))?;
+    if spec.process.terminal {
+        // The console becomes the process's controlling terminal, as a shell's job control needs.
+        // SAFETY: TIOCSCTTY takes an int argument and touches no memory of ours.
+        if unsafe { nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0) } != 0 {
+            return Err(sys("TIOCSCTTY on the console", Errno::last()));
+        }
+    }
     chroot(root).map_err(|e| sys("chroot", e))?;
     chdir("/").map_err(|e| sys("chdir /", e))?;
     let process = &spec.process;

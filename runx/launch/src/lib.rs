@@ -126,6 +126,11 @@ pub struct Process {
     pub rlimits: Vec<Rlimit>,
     #[serde(default)]
     pub no_new_privileges: bool,
+    /// The process has a terminal (`ctr run -t`): the guest console keeps its line discipline.
+    /// Without one the console is made raw, so that the bytes the process writes reach the
+    /// host unchanged (no `\n` -> `\r\n`, no echo).
+    #[serde(default)]
+    pub terminal: bool,
 }
 
 /// Everything the guest needs to run the container's process.
@@ -237,6 +242,7 @@ mod tests {
                 user: User { uid: 1000, gid: 1000, additional_gids: vec![10, 20], umask: Some(0o027) },
                 rlimits: vec![Rlimit { kind: "RLIMIT_NOFILE".into(), soft: 512, hard: 1024 }],
                 no_new_privileges: true,
+                terminal: false,
             },
             hostname: Some("web".into()),
             rootfs: Rootfs { mode: RootfsMode::Initramfs, device: None, fstype: None, readonly: true },

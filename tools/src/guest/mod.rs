@@ -203,6 +203,7 @@ mod tests {
                 user: User { uid: 0, gid: 0, additional_gids: vec![], umask: None },
                 rlimits: vec![],
                 no_new_privileges: false,
+                terminal: false,
             },
             hostname: None,
             rootfs: Rootfs {

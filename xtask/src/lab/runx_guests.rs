@@ -64,6 +64,7 @@ pub fn spec(args: Vec<String>) -> LaunchSpec {
             user: User { uid: 0, gid: 0, additional_gids: vec![], umask: None },
             rlimits: vec![],
             no_new_privileges: false,
+            terminal: false,
         },
         hostname: None,
         rootfs: Rootfs { mode: RootfsMode::Initramfs, device: None, fstype: None, readonly: false },

@@ -1,11 +1,13 @@
-//! Just enough of the xenstore wire protocol (xs_wire.h) over the guest's
-//! /dev/xen/xenbus to write results, read requests and watch a key.
-//! Paths without a leading '/' are relative to the guest's own domain.
+//! Just enough of the xenstore wire protocol (xs_wire.h) for runx: read, write, remove,
+//! watch. The guest's PID 1 speaks it over /dev/xen/xenbus; the host runtime over
+//! xenstored's socket. Paths without a leading '/' are relative to the caller's own domain.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 
 const XS_READ: u32 = 2;
 const XS_WATCH: u32 = 4;
@@ -14,8 +16,42 @@ const XS_RM: u32 = 13;
 const XS_WATCH_EVENT: u32 = 15;
 const XS_ERROR: u32 = 16;
 
+/// The kernel's xenbus device: the only way in from a guest, and also usable in dom0.
+pub const XENBUS_DEVICE: &str = "/dev/xen/xenbus";
+
+/// Where xenstored listens in dom0, newest layout first; `XENSTORED_PATH` (as libxenstore
+/// reads it) overrides them.
+const DAEMON_SOCKETS: &[&str] = &["/run/xenstored/socket", "/var/run/xenstored/socket"];
+
+enum Transport {
+    Device(File),
+    Socket(UnixStream),
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Device(f) => f.read(buf),
+            Transport::Socket(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Device(f) => f.write(buf),
+            Transport::Socket(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 pub struct Xenstore {
-    dev: File,
+    dev: Transport,
     next_request: u32,
     /// Watch events that arrived while waiting for a reply: the paths that fired.
     events: VecDeque<String>,
@@ -32,13 +68,46 @@ fn protocol_error(what: String) -> io::Error {
 }
 
 impl Xenstore {
+    /// Opens the xenbus device (how a guest reaches xenstore).
     pub fn open() -> io::Result<Self> {
-        let dev = OpenOptions::new().read(true).write(true).open("/dev/xen/xenbus")?;
-        Ok(Self { dev, next_request: 1, events: VecDeque::new() })
+        let dev = OpenOptions::new().read(true).write(true).open(XENBUS_DEVICE)?;
+        Ok(Self::over(Transport::Device(dev)))
     }
 
+    /// Connects to xenstored from dom0: `XENSTORED_PATH` if set, else the daemon's socket,
+    /// else the xenbus device.
+    pub fn connect() -> io::Result<Self> {
+        if let Some(path) = std::env::var_os("XENSTORED_PATH") {
+            return Self::connect_to(PathBuf::from(path));
+        }
+        for socket in DAEMON_SOCKETS {
+            if let Ok(stream) = UnixStream::connect(socket) {
+                return Ok(Self::over(Transport::Socket(stream)));
+            }
+        }
+        Self::open()
+    }
+
+    fn connect_to(path: PathBuf) -> io::Result<Self> {
+        if path.starts_with("/dev") {
+            let dev = OpenOptions::new().read(true).write(true).open(&path)?;
+            return Ok(Self::over(Transport::Device(dev)));
+        }
+        let stream = UnixStream::connect(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot connect to xenstored at {}: {e}", path.display())))?;
+        Ok(Self::over(Transport::Socket(stream)))
+    }
+
+    fn over(dev: Transport) -> Self {
+        Self { dev, next_request: 1, events: VecDeque::new() }
+    }
+
+    /// The descriptor to poll for watch events.
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.dev.as_fd()
+        match &self.dev {
+            Transport::Device(f) => f.as_fd(),
+            Transport::Socket(s) => s.as_fd(),
+        }
     }
 
     fn read_message(&mut self) -> io::Result<Message> {

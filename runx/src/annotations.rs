@@ -1,0 +1,143 @@
+//! The OCI annotations runx reads, all under one prefix. The host config's allow-list decides
+//! which of them a container may set; any other `io.runx.` annotation is refused.
+
+use std::collections::HashMap;
+
+use runx_launch::RootfsMode;
+
+pub const PREFIX: &str = "io.runx.";
+/// A kernel inside the container's rootfs to boot instead of the host's guest kernel.
+pub const KERNEL: &str = "io.runx.kernel";
+/// A ramdisk inside the container's rootfs, with `io.runx.kernel`.
+pub const RAMDISK: &str = "io.runx.ramdisk";
+/// `initramfs` or `disk`.
+pub const ROOTFS: &str = "io.runx.rootfs";
+/// Guest memory in MiB.
+pub const MEMORY: &str = "io.runx.memory";
+/// Guest vcpus.
+pub const VCPUS: &str = "io.runx.vcpus";
+
+pub const KNOWN: &[&str] = &[KERNEL, RAMDISK, ROOTFS, MEMORY, VCPUS];
+pub const ALLOWED_BY_DEFAULT: &[&str] = &[KERNEL, RAMDISK, ROOTFS, MEMORY, VCPUS];
+
+/// RunX's environment variables for a container kernel, read from `process.env`; they count as
+/// the `io.runx.kernel` / `io.runx.ramdisk` annotations.
+pub const ENV_KERNEL: &str = "RUNX_KERNEL";
+pub const ENV_RAMDISK: &str = "RUNX_RAMDISK";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AnnotationError {
+    #[error("annotation {0} is not one runx knows: use one of {list}", list = KNOWN.join(", "))]
+    Unknown(String),
+    #[error("annotation {0} is not allowed on this host: the admin lists the allowed ones in allowed_annotations of /etc/runx/config.toml")]
+    NotAllowed(String),
+    #[error("annotation {key}={value:?}: {why}")]
+    Invalid { key: String, value: String, why: &'static str },
+}
+
+/// What a container asked for through annotations (and RunX's env variables).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Requests {
+    pub kernel: Option<String>,
+    pub ramdisk: Option<String>,
+    pub rootfs: Option<RootfsMode>,
+    pub memory_mib: Option<u64>,
+    pub vcpus: Option<u32>,
+}
+
+impl Requests {
+    pub fn parse(
+        annotations: &HashMap<String, String>,
+        env: &[String],
+        allowed: &[String],
+    ) -> Result<Self, AnnotationError> {
+        let mut wanted: Vec<(String, String)> =
+            annotations.iter().filter(|(k, _)| k.starts_with(PREFIX)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        for entry in env {
+            if let Some(value) = entry.strip_prefix(ENV_KERNEL).and_then(|rest| rest.strip_prefix('=')) {
+                wanted.push((KERNEL.to_owned(), value.to_owned()));
+            } else if let Some(value) = entry.strip_prefix(ENV_RAMDISK).and_then(|rest| rest.strip_prefix('=')) {
+                wanted.push((RAMDISK.to_owned(), value.to_owned()));
+            }
+        }
+        wanted.sort();
+        let mut requests = Self::default();
+        for (key, value) in wanted {
+            if !KNOWN.contains(&key.as_str()) {
+                return Err(AnnotationError::Unknown(key));
+            }
+            if !allowed.iter().any(|a| *a == key) {
+                return Err(AnnotationError::NotAllowed(key));
+            }
+            let invalid = |why| AnnotationError::Invalid { key: key.clone(), value: value.clone(), why };
+            match key.as_str() {
+                KERNEL => requests.kernel = Some(value),
+                RAMDISK => requests.ramdisk = Some(value),
+                ROOTFS => {
+                    requests.rootfs = Some(match value.as_str() {
+                        "initramfs" => RootfsMode::Initramfs,
+                        "disk" => RootfsMode::Disk,
+                        _ => return Err(invalid("use initramfs or disk")),
+                    })
+                }
+                MEMORY => {
+                    requests.memory_mib =
+                        Some(value.parse().ok().filter(|&m| m >= 16).ok_or_else(|| invalid("use MiB, at least 16"))?)
+                }
+                VCPUS => {
+                    requests.vcpus =
+                        Some(value.parse().ok().filter(|&v| v >= 1).ok_or_else(|| invalid("use a count, at least 1"))?)
+                }
+                _ => unreachable!("KNOWN lists every key matched here"),
+            }
+        }
+        if requests.ramdisk.is_some() && requests.kernel.is_none() {
+            return Err(AnnotationError::Invalid {
+                key: RAMDISK.to_owned(),
+                value: requests.ramdisk.unwrap_or_default(),
+                why: "a container ramdisk needs a container kernel (io.runx.kernel or RUNX_KERNEL)",
+            });
+        }
+        Ok(requests)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<String> {
+        KNOWN.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn reads_annotations_and_runx_env() {
+        let r = Requests::parse(
+            &map(&[(MEMORY, "48"), (ROOTFS, "disk"), ("org.other", "x")]),
+            &["RUNX_KERNEL=/boot/Image".into(), "PATH=/bin".into()],
+            &all(),
+        )
+        .unwrap();
+        assert_eq!(r.memory_mib, Some(48));
+        assert_eq!(r.rootfs, Some(RootfsMode::Disk));
+        assert_eq!(r.kernel.as_deref(), Some("/boot/Image"));
+        assert_eq!(r.vcpus, None);
+    }
+
+    #[test]
+    fn refuses_unknown_disallowed_and_bad_values() {
+        let err = Requests::parse(&map(&[("io.runx.xl", "iomem=[]")]), &[], &all()).unwrap_err();
+        assert_eq!(err, AnnotationError::Unknown("io.runx.xl".into()));
+        let err = Requests::parse(&map(&[(MEMORY, "64")]), &[], &[VCPUS.to_owned()]).unwrap_err();
+        assert_eq!(err, AnnotationError::NotAllowed(MEMORY.into()));
+        let err = Requests::parse(&[].into_iter().collect(), &["RUNX_KERNEL=/k".into()], &[]).unwrap_err();
+        assert_eq!(err, AnnotationError::NotAllowed(KERNEL.into()));
+        assert!(Requests::parse(&map(&[(MEMORY, "lots")]), &[], &all()).is_err());
+        assert!(Requests::parse(&map(&[(VCPUS, "0")]), &[], &all()).is_err());
+        assert!(Requests::parse(&map(&[(RAMDISK, "/r")]), &[], &all()).is_err());
+    }
+}

@@ -1,0 +1,101 @@
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+
+use super::Global;
+use runx::container::CreateOptions;
+use runx::log::Log;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The bundle folder: config.json and the rootfs it names.
+    #[arg(long, short, default_value = ".")]
+    bundle: PathBuf,
+    /// Write the pid containerd waits for (the monitor's) here: decimal, no newline.
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    /// A unix socket to send the terminal's master to (`process.terminal`).
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    /// Accepted for runc compatibility; a guest has its own root.
+    #[arg(long)]
+    no_pivot: bool,
+    /// Accepted for runc compatibility; a guest has its own keyring.
+    #[arg(long)]
+    no_new_keyring: bool,
+    /// Accepted for runc compatibility; no host descriptors reach a guest.
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: u32,
+    id: String,
+}
+
+pub fn run(args: Args, global: &Global, log: &mut Log) -> Result<()> {
+    let runtime = global.runtime()?;
+    let terminal = match &args.console_socket {
+        Some(socket) => Some(send_terminal(socket)?),
+        None => None,
+    };
+    let spawn = |name: &str, domid: u32, own_kernel: bool, ready: OwnedFd| -> std::io::Result<i32> {
+        spawn_monitor(name, domid, own_kernel, ready, terminal.as_ref())
+    };
+    log.debug(&format!("creating {} from {}", args.id, args.bundle.display()));
+    let state = runtime.create(&args.id, &args.bundle, &CreateOptions { spawn_monitor: &spawn })?;
+    if let Some(path) = &args.pid_file {
+        if let Err(e) = runx::state::write_atomically(path, state.pid.to_string().as_bytes()) {
+            let _ = runtime.delete(&args.id, true);
+            return Err(e).with_context(|| format!("cannot write the pid file {}", path.display()));
+        }
+    }
+    Ok(())
+}
+
+/// Opens a pty, sends its master over the console socket (as runc does) and returns the slave,
+/// which becomes the monitor's stdio.
+fn send_terminal(socket: &Path) -> Result<OwnedFd> {
+    let pty = nix::pty::openpty(None, None).context("cannot open a pty for the container's terminal")?;
+    let stream = UnixStream::connect(socket)
+        .with_context(|| format!("cannot connect to the console socket {}", socket.display()))?;
+    let fds = [pty.master.as_raw_fd()];
+    let name = b"/dev/ptmx";
+    let iov = [std::io::IoSlice::new(name)];
+    sendmsg::<()>(stream.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
+        .with_context(|| format!("cannot send the terminal over {}", socket.display()))?;
+    Ok(pty.slave)
+}
+
+fn spawn_monitor(
+    name: &str,
+    domid: u32,
+    own_kernel: bool,
+    ready: OwnedFd,
+    terminal: Option<&OwnedFd>,
+) -> std::io::Result<i32> {
+    let mut command = Command::new("/proc/self/exe");
+    command.args(["monitor", "--domid", &domid.to_string()]);
+    command.args(["--ready-fd", &ready.as_raw_fd().to_string()]);
+    if own_kernel {
+        command.arg("--own-kernel");
+    }
+    command.arg(name);
+    if let Some(tty) = terminal {
+        command.stdin(Stdio::from(tty.try_clone()?)).stdout(Stdio::from(tty.try_clone()?));
+        command.stderr(Stdio::from(tty.try_clone()?));
+    }
+    let ready_fd = ready.as_raw_fd();
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            nix::unistd::setsid()?;
+            nix::fcntl::fcntl(ready_fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
+            Ok(())
+        });
+    }
+    let child = command.spawn()?;
+    drop(ready);
+    Ok(child.id() as i32)
+}

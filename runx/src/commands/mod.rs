@@ -1,0 +1,95 @@
+//! One module per verb; each parses its own arguments and prints what runc would.
+
+mod create;
+mod delete;
+mod features;
+mod kill;
+mod list;
+mod monitor;
+mod pause;
+mod ps;
+mod spec;
+mod start;
+mod state;
+mod unsupported;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Subcommand;
+use runx::container::Runtime;
+use runx::host_config::HostConfig;
+use runx::log::Log;
+use runx::state::Store;
+use runx::toolstack::Xl;
+
+pub struct Global {
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create a container: its domain, paused, and the monitor whose pid containerd waits for.
+    Create(create::Args),
+    /// Start the container's process (unpause its domain).
+    Start(start::Args),
+    /// Print the state of a container as JSON.
+    State(state::Args),
+    /// Send a signal to the container's process; KILL destroys its domain.
+    Kill(kill::Args),
+    /// Delete a container and everything runx kept for it.
+    Delete(delete::Args),
+    /// List containers.
+    List(list::Args),
+    /// Print what this runtime supports, as JSON (runtime-spec features).
+    Features,
+    /// Pause a running container (its domain).
+    Pause(pause::Args),
+    /// Resume a paused container.
+    Resume(pause::Args),
+    /// Print the host processes of a container: its monitor.
+    Ps(ps::Args),
+    /// Write a default config.json for a runx bundle.
+    Spec(spec::Args),
+    /// Not supported: a runx guest has no agent to start a second process in.
+    Exec(unsupported::Args),
+    /// Not supported: a running domain's memory and vcpus stay as created.
+    Update(unsupported::Args),
+    /// Internal: the monitor process that `create` starts.
+    #[command(hide = true)]
+    Monitor(monitor::Args),
+}
+
+impl Global {
+    fn runtime(&self) -> Result<Runtime> {
+        let host = HostConfig::load()?;
+        let root = self.root.clone().unwrap_or_else(|| host.root.clone());
+        Ok(Runtime { store: Store::new(&root), host, toolstack: Box::new(Xl) })
+    }
+}
+
+pub fn run(command: Command, global: &Global, log: &mut Log) -> Result<ExitCode> {
+    match command {
+        Command::Create(args) => create::run(args, global, log),
+        Command::Start(args) => start::run(args, global),
+        Command::State(args) => state::run(args, global),
+        Command::Kill(args) => kill::run(args, global),
+        Command::Delete(args) => delete::run(args, global),
+        Command::List(args) => list::run(args, global),
+        Command::Features => features::run(),
+        Command::Pause(args) => pause::run(args, global, true),
+        Command::Resume(args) => pause::run(args, global, false),
+        Command::Ps(args) => ps::run(args, global),
+        Command::Spec(args) => spec::run(args),
+        Command::Exec(_) => {
+            unsupported::run("exec", "a runx container is a Xen guest without an agent: run a second container instead")
+        }
+        Command::Update(_) => unsupported::run(
+            "update",
+            "a runx guest keeps the memory and vcpus it was created with: recreate the container",
+        ),
+        Command::Monitor(args) => return monitor::run(args),
+    }
+    .map(|()| ExitCode::SUCCESS)
+}

@@ -1,0 +1,183 @@
+//! From config.json's process, hostname and mounts to the guest's launch spec.
+
+use std::path::PathBuf;
+
+use oci_spec::runtime::{Mount as OciMount, Spec};
+use runx_launch::{LaunchSpec, Mount, Process, Rlimit, Rootfs, RootfsMode, User, MOUNT_TYPES, SHARES_DIR};
+
+/// Destinations runx-init mounts itself in every container root.
+const GUEST_PROVIDED: &[&str] = &["/proc", "/sys", "/dev", "/dev/pts", "/dev/shm"];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LaunchError {
+    #[error("mount of {destination} has type {fstype:?}, which a runx guest cannot mount: use one of {}", MOUNT_TYPES.join(", "))]
+    MountType { destination: String, fstype: String },
+    #[error("bind mount of {host_path} on {destination}: {why}")]
+    Bind { host_path: String, destination: String, why: String },
+    #[error("{0}")]
+    Spec(String),
+}
+
+/// A host file or folder that a bind mount brings into the guest: packed into the
+/// per-container archive as `/runx/shares/<name>` (a copy made at create).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    pub name: String,
+    pub host_path: PathBuf,
+}
+
+pub struct Launch {
+    pub spec: LaunchSpec,
+    pub shares: Vec<Share>,
+}
+
+pub fn from_oci(oci: &Spec, rootfs: Rootfs) -> Result<Launch, LaunchError> {
+    let process = oci.process().as_ref().expect("checked by Bundle::load");
+    let user = process.user();
+    let rlimits = process
+        .rlimits()
+        .iter()
+        .flatten()
+        .map(|r| Rlimit { kind: r.typ().to_string(), soft: r.soft(), hard: r.hard() })
+        .collect();
+    let mut shares = Vec::new();
+    let mut mounts = Vec::new();
+    for m in oci.mounts().iter().flatten() {
+        if let Some(mount) = guest_mount(m, &mut shares)? {
+            mounts.push(mount);
+        }
+    }
+    let spec = LaunchSpec {
+        version: runx_launch::VERSION,
+        process: Process {
+            args: process.args().clone().unwrap_or_default(),
+            env: process.env().clone().unwrap_or_default(),
+            cwd: process.cwd().to_string_lossy().into_owned(),
+            user: User {
+                uid: user.uid(),
+                gid: user.gid(),
+                additional_gids: user.additional_gids().clone().unwrap_or_default(),
+                umask: user.umask(),
+            },
+            rlimits,
+            no_new_privileges: process.no_new_privileges().unwrap_or(false),
+            terminal: process.terminal().unwrap_or(false),
+        },
+        hostname: oci.hostname().clone().filter(|h| !h.is_empty()),
+        rootfs,
+        mounts,
+    };
+    spec.check().map_err(|e| LaunchError::Spec(e.to_string()))?;
+    Ok(Launch { spec, shares })
+}
+
+fn guest_mount(m: &OciMount, shares: &mut Vec<Share>) -> Result<Option<Mount>, LaunchError> {
+    let destination = m.destination().to_string_lossy().into_owned();
+    let options = m.options().clone().unwrap_or_default();
+    let fstype = m.typ().clone().unwrap_or_default();
+    let is_bind = fstype == "bind" || options.iter().any(|o| o == "bind" || o == "rbind");
+    if is_bind {
+        let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let bind_err = |why: &str| LaunchError::Bind {
+            host_path: source.clone(),
+            destination: destination.clone(),
+            why: why.to_owned(),
+        };
+        if !source.starts_with('/') {
+            return Err(bind_err("the source must be an absolute host path"));
+        }
+        if !std::path::Path::new(&source).exists() {
+            return Err(bind_err("the source does not exist on the host"));
+        }
+        let name = format!("{}", shares.len());
+        shares.push(Share { name: name.clone(), host_path: PathBuf::from(&source) });
+        let options =
+            options.into_iter().filter(|o| o == "ro" || o == "nosuid" || o == "nodev" || o == "noexec").collect();
+        return Ok(Some(Mount { destination, fstype: "bind".into(), source: format!("{SHARES_DIR}/{name}"), options }));
+    }
+    if GUEST_PROVIDED.contains(&destination.as_str()) || fstype == "cgroup" {
+        // The guest mounts these itself; a guest has no cgroup v1 hierarchy to give.
+        return Ok(None);
+    }
+    if !MOUNT_TYPES.contains(&fstype.as_str()) {
+        return Err(LaunchError::MountType { destination, fstype });
+    }
+    let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(Some(Mount { destination, fstype, source, options }))
+}
+
+/// The rootfs part of the launch spec for a delivery mode.
+pub fn rootfs(mode: RootfsMode, readonly: bool) -> Rootfs {
+    match mode {
+        RootfsMode::Initramfs => Rootfs { mode, device: None, fstype: None, readonly },
+        RootfsMode::Disk => {
+            Rootfs { mode, device: Some(crate::plan::ROOT_DEVICE.to_owned()), fstype: Some("ext4".into()), readonly }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> Spec {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn carries_the_process_exactly() {
+        let oci = spec(
+            r#"{"ociVersion":"1.0.2","hostname":"box","root":{"path":"rootfs"},
+            "process":{"terminal":true,"args":["sh","-c","exit 42"],"env":["A=1","PATH=/bin"],"cwd":"/tmp",
+              "user":{"uid":1000,"gid":100,"additionalGids":[5,6],"umask":63},
+              "rlimits":[{"type":"RLIMIT_NOFILE","soft":64,"hard":128}],"noNewPrivileges":true}}"#,
+        );
+        let launch = from_oci(&oci, rootfs(RootfsMode::Initramfs, false)).unwrap();
+        let p = &launch.spec.process;
+        assert_eq!(p.args, ["sh", "-c", "exit 42"]);
+        assert_eq!(p.env, ["A=1", "PATH=/bin"]);
+        assert_eq!(p.cwd, "/tmp");
+        assert_eq!((p.user.uid, p.user.gid, p.user.umask), (1000, 100, Some(63)));
+        assert_eq!(p.user.additional_gids, [5, 6]);
+        assert_eq!(p.rlimits, [Rlimit { kind: "RLIMIT_NOFILE".into(), soft: 64, hard: 128 }]);
+        assert!(p.no_new_privileges && p.terminal);
+        assert_eq!(launch.spec.hostname.as_deref(), Some("box"));
+    }
+
+    #[test]
+    fn maps_mounts_for_the_guest() {
+        let host_file = std::env::temp_dir().join(format!("runx-launch-share-{}", std::process::id()));
+        std::fs::write(&host_file, b"nameserver 10.0.0.1\n").unwrap();
+        let oci = spec(&format!(
+            r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},"process":{{"args":["sh"],"cwd":"/","user":{{"uid":0,"gid":0}}}},
+            "mounts":[{{"destination":"/proc","type":"proc","source":"proc"}},
+              {{"destination":"/sys/fs/cgroup","type":"cgroup","source":"cgroup"}},
+              {{"destination":"/run","type":"tmpfs","source":"tmpfs","options":["size=8m"]}},
+              {{"destination":"/etc/resolv.conf","type":"bind","source":"{}","options":["rbind","ro"]}}]}}"#,
+            host_file.display()
+        ));
+        let launch = from_oci(&oci, rootfs(RootfsMode::Initramfs, false)).unwrap();
+        let dests: Vec<_> = launch.spec.mounts.iter().map(|m| m.destination.as_str()).collect();
+        assert_eq!(dests, ["/run", "/etc/resolv.conf"]);
+        assert_eq!(launch.spec.mounts[1].source, format!("{SHARES_DIR}/0"));
+        assert_eq!(launch.spec.mounts[1].options, ["ro"]);
+        assert_eq!(launch.shares, [Share { name: "0".into(), host_path: host_file.clone() }]);
+        std::fs::remove_file(host_file).unwrap();
+    }
+
+    #[test]
+    fn refuses_what_a_guest_cannot_mount() {
+        let oci = spec(
+            r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}},
+            "mounts":[{"destination":"/data","type":"nfs","source":"server:/x"}]}"#,
+        );
+        let err = from_oci(&oci, rootfs(RootfsMode::Initramfs, false)).err().unwrap();
+        assert!(matches!(err, LaunchError::MountType { .. }));
+        let oci = spec(
+            r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}},
+            "mounts":[{"destination":"/data","type":"bind","source":"/nonexistent/runx","options":["rbind"]}]}"#,
+        );
+        let err = from_oci(&oci, rootfs(RootfsMode::Initramfs, false)).err().unwrap();
+        assert!(err.to_string().contains("does not exist on the host"), "{err}");
+    }
+}

@@ -1,0 +1,181 @@
+//! From a bundle and the host config to what `xl create` gets: the domain config, the kernel,
+//! and (when runx-init runs the process) the launch spec and how the rootfs travels.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::LinuxResources;
+use runx_tools::xl::{Action, DomainConfig, GuestType};
+
+use crate::annotations::{AnnotationError, Requests};
+use crate::bundle::Bundle;
+use crate::confine::{self, ConfineError};
+use crate::host_config::HostConfig;
+use crate::launch::{self, Launch, LaunchError};
+
+/// The block device a `disk` mode rootfs appears as in the guest.
+pub const ROOT_DEVICE: &str = "/dev/xvda";
+/// The smallest guest runx creates: a Linux guest with runx-init boots in less.
+pub const MIN_MEMORY_MIB: u64 = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Annotation(#[from] AnnotationError),
+    #[error(transparent)]
+    Confine(#[from] ConfineError),
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error("the guest kernel {0} does not exist: install runx's guest kernel there, or set `kernel` in /etc/runx/config.toml")]
+    NoKernel(PathBuf),
+    #[error("the base initramfs {0} does not exist: install runx-init's initramfs there, or set `initramfs` in /etc/runx/config.toml")]
+    NoInitramfs(PathBuf),
+    #[error("linux.resources: {0}")]
+    Resources(String),
+}
+
+/// What boots in the guest.
+pub enum Boot {
+    /// The host's guest kernel with runx-init, which runs the container's process.
+    Init { initramfs: PathBuf, launch: Box<Launch> },
+    /// The container's own kernel (and ramdisk), booted directly; the process args are its
+    /// command line.
+    Kernel { ramdisk: Option<PathBuf> },
+}
+
+pub struct Plan {
+    pub domain: DomainConfig,
+    pub kernel: PathBuf,
+    pub boot: Boot,
+    /// Memory came from the host default: `initramfs` mode adds the rootfs's size to it.
+    pub memory_is_default: bool,
+}
+
+fn guest_type() -> GuestType {
+    // x86 guests are PV: PVH needs hardware virtualization, which is not always there (QEMU TCG).
+    if cfg!(target_arch = "x86_64") {
+        GuestType::Pv
+    } else {
+        GuestType::Pvh
+    }
+}
+
+pub fn plan(bundle: &Bundle, host: &HostConfig, name: &str) -> Result<Plan, PlanError> {
+    let process = bundle.process();
+    let env = process.env().clone().unwrap_or_default();
+    let requests = Requests::parse(&bundle.annotations(), &env, &host.allowed_annotations)?;
+    let resources = bundle.spec.linux().as_ref().and_then(|l| l.resources().clone());
+    let limits = Limits::from_resources(resources.as_ref())?;
+
+    let (kernel, boot) = match &requests.kernel {
+        Some(path) => {
+            let kernel = confine::regular_file(&bundle.rootfs, path, "container kernel")?;
+            let ramdisk = match &requests.ramdisk {
+                Some(path) => Some(confine::regular_file(&bundle.rootfs, path, "container ramdisk")?),
+                None => None,
+            };
+            (kernel, Boot::Kernel { ramdisk })
+        }
+        None => {
+            if !host.kernel.is_file() {
+                return Err(PlanError::NoKernel(host.kernel.clone()));
+            }
+            if !host.initramfs.is_file() {
+                return Err(PlanError::NoInitramfs(host.initramfs.clone()));
+            }
+            let mode = requests.rootfs.unwrap_or(host.rootfs);
+            let readonly = bundle.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
+            let launch = launch::from_oci(&bundle.spec, launch::rootfs(mode, readonly))?;
+            (host.kernel.clone(), Boot::Init { initramfs: host.initramfs.clone(), launch: Box::new(launch) })
+        }
+    };
+
+    let memory_mib = limits.memory_mib.or(requests.memory_mib);
+    let vcpus = limits.vcpus.or(requests.vcpus).unwrap_or(host.vcpus);
+    let mut domain =
+        DomainConfig::new(name, guest_type(), &kernel.to_string_lossy(), memory_mib.unwrap_or(host.memory_mib), vcpus);
+    domain.cap = limits.cap;
+    domain.cpus = limits.cpus;
+    domain.cmdline = Some(match &boot {
+        Boot::Init { .. } => host.cmdline.clone(),
+        Boot::Kernel { .. } => process.args().clone().unwrap_or_default().join(" "),
+    });
+    // Keep the domain when it ends, so that the monitor reads how it ended before destroying it.
+    domain.on_poweroff = Some(Action::Preserve);
+    domain.on_reboot = Some(Action::Preserve);
+    domain.on_crash = Some(Action::Preserve);
+    Ok(Plan { domain, kernel, boot, memory_is_default: memory_mib.is_none() })
+}
+
+/// What `linux.resources` asks of the guest.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Limits {
+    memory_mib: Option<u64>,
+    vcpus: Option<u32>,
+    /// Percent of one CPU, from quota/period.
+    cap: Option<u32>,
+    cpus: Option<String>,
+}
+
+impl Limits {
+    fn from_resources(resources: Option<&LinuxResources>) -> Result<Self, PlanError> {
+        let mut limits = Limits::default();
+        let Some(resources) = resources else { return Ok(limits) };
+        if let Some(limit) = resources.memory().as_ref().and_then(|m| m.limit()).filter(|&l| l > 0) {
+            let mib = (limit as u64).div_ceil(1 << 20);
+            if mib < MIN_MEMORY_MIB {
+                return Err(PlanError::Resources(format!(
+                    "memory limit {limit} bytes is below the {MIN_MEMORY_MIB} MiB a runx guest needs"
+                )));
+            }
+            limits.memory_mib = Some(mib);
+        }
+        if let Some(cpu) = resources.cpu() {
+            if let (Some(quota), Some(period)) = (cpu.quota().filter(|&q| q > 0), cpu.period().filter(|&p| p > 0)) {
+                let quota = quota as u64;
+                limits.vcpus = Some(quota.div_ceil(period).max(1) as u32);
+                limits.cap = Some((quota * 100).div_ceil(period) as u32);
+            }
+            limits.cpus = cpu.cpus().clone().filter(|c| !c.is_empty());
+        }
+        Ok(limits)
+    }
+}
+
+/// Adds the unpacked size of an `initramfs` rootfs to the default memory: the root lives in
+/// the guest's RAM.
+pub fn grow_for_rootfs(domain: &mut DomainConfig, rootfs: &Path) {
+    let bytes: u64 = walkdir::WalkDir::new(rootfs)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    domain.memory_mib += bytes.div_ceil(1 << 20);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resources(json: &str) -> LinuxResources {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn resources_become_memory_vcpus_cap_and_pinning() {
+        let r = resources(r#"{"memory":{"limit":100663296},"cpu":{"quota":150000,"period":100000,"cpus":"2-3"}}"#);
+        let limits = Limits::from_resources(Some(&r)).unwrap();
+        assert_eq!(limits, Limits { memory_mib: Some(96), vcpus: Some(2), cap: Some(150), cpus: Some("2-3".into()) });
+        assert_eq!(Limits::from_resources(None).unwrap(), Limits::default());
+        let unlimited = resources(r#"{"memory":{"limit":-1},"cpu":{"quota":-1,"period":100000}}"#);
+        assert_eq!(Limits::from_resources(Some(&unlimited)).unwrap(), Limits::default());
+    }
+
+    #[test]
+    fn a_tiny_memory_limit_is_refused() {
+        let r = resources(r#"{"memory":{"limit":4194304}}"#);
+        let err = Limits::from_resources(Some(&r)).unwrap_err().to_string();
+        assert!(err.contains("below the 16 MiB"), "{err}");
+    }
+}

@@ -1,0 +1,277 @@
+//! The state store: one 0700 folder per container under the state root, holding `state.json`
+//! (written atomically) and what the guest boots from. Creating the folder is what makes an id
+//! taken, so two `create`s of one id cannot both win; every later change holds an flock.
+
+use std::fs::{self, DirBuilder, File};
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::container_id::ContainerId;
+
+const STATE_FILE: &str = "state.json";
+const LOCK_FILE: &str = "lock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("container \"{0}\" does not exist")]
+    NotFound(String),
+    #[error("container with id \"{0}\" already exists: delete it first or pick another id")]
+    Exists(String),
+    #[error("state of container \"{id}\" ({path}): {source}")]
+    Io { id: String, path: PathBuf, source: std::io::Error },
+    #[error("state of container \"{id}\" is unreadable ({path}): {message}: `runx delete --force {id}` removes it")]
+    Corrupt { id: String, path: PathBuf, message: String },
+    #[error("cannot use the state root {path}: {source}")]
+    Root { path: PathBuf, source: std::io::Error },
+}
+
+/// The lifecycle states of the runtime spec, plus `paused` as runc has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// What runx remembers of a container between commands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerState {
+    pub id: String,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// The monitor process: the pid containerd waits for.
+    pub pid: i32,
+    /// The monitor's start time in clock ticks since boot (/proc/PID/stat field 22), so that a
+    /// recycled pid is not taken for it.
+    pub pid_start_time: u64,
+    pub domain_name: String,
+    pub domid: u32,
+    /// RFC 3339, UTC.
+    pub created: String,
+    pub owner: String,
+    #[serde(default)]
+    pub annotations: std::collections::HashMap<String, String>,
+}
+
+/// The state root (`--root`).
+pub struct Store {
+    root: PathBuf,
+}
+
+fn io_err(id: &str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError {
+    let (id, path) = (id.to_owned(), path.to_owned());
+    move |source| StateError::Io { id, path, source }
+}
+
+impl Store {
+    pub fn new(root: &Path) -> Self {
+        Self { root: root.to_owned() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn dir(&self, id: &ContainerId) -> PathBuf {
+        self.root.join(id.as_str())
+    }
+
+    fn ensure_root(&self) -> Result<(), StateError> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
+            .map_err(|source| StateError::Root { path: self.root.clone(), source })
+    }
+
+    /// Takes the id: creates its folder (0700), or fails if another container has it.
+    pub fn claim(&self, id: &ContainerId) -> Result<PathBuf, StateError> {
+        self.ensure_root()?;
+        let dir = self.dir(id);
+        match DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StateError::Exists(id.to_string())),
+            Err(e) => Err(io_err(id.as_str(), &dir)(e)),
+        }
+    }
+
+    /// An exclusive lock on the container's state, held until the guard drops.
+    pub fn lock(&self, id: &ContainerId) -> Result<Flock<File>, StateError> {
+        let dir = self.dir(id);
+        let path = dir.join(LOCK_FILE);
+        let file = match File::options().create(true).truncate(false).write(true).open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StateError::NotFound(id.to_string())),
+            Err(e) => return Err(io_err(id.as_str(), &path)(e)),
+        };
+        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| io_err(id.as_str(), &path)(e.into()))
+    }
+
+    pub fn load(&self, id: &ContainerId) -> Result<ContainerState, StateError> {
+        let path = self.dir(id).join(STATE_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StateError::NotFound(id.to_string())),
+            Err(e) => return Err(io_err(id.as_str(), &path)(e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+            id: id.to_string(),
+            path,
+            message: e.to_string(),
+        })
+    }
+
+    /// Writes the state atomically (temporary file, fsync, rename).
+    pub fn save(&self, state: &ContainerState) -> Result<(), StateError> {
+        let dir = self.root.join(&state.id);
+        let json = serde_json::to_vec_pretty(state).expect("state serializes");
+        write_atomically(&dir.join(STATE_FILE), &json).map_err(io_err(&state.id, &dir))
+    }
+
+    /// Removes the container's folder and everything in it.
+    pub fn remove(&self, id: &ContainerId) -> Result<(), StateError> {
+        let dir = self.dir(id);
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(id.as_str(), &dir)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The ids of all containers under the root, sorted; missing root = none.
+    pub fn ids(&self) -> Result<Vec<ContainerId>, StateError> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(StateError::Root { path: self.root.clone(), source }),
+        };
+        let mut ids: Vec<ContainerId> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            .filter_map(|e| ContainerId::parse(&e.file_name().to_string_lossy()).ok())
+            .collect();
+        ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(ids)
+    }
+}
+
+/// Writes `bytes` to `path` so that readers see the old or the new content, never a part.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The start time of a process (clock ticks since boot), or None when it does not exist.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from its closing one.
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    after_name.split(' ').nth(19)?.parse().ok()
+}
+
+/// Whether the monitor recorded in `state` is still alive (and not a zombie).
+pub fn monitor_alive(state: &ContainerState) -> bool {
+    if state.pid <= 0 {
+        return false;
+    }
+    let Ok(stat) = fs::read_to_string(format!("/proc/{}/stat", state.pid)) else { return false };
+    let zombie = stat.rfind(')').and_then(|i| stat.get(i + 2..i + 3)) == Some("Z");
+    !zombie && process_start_time(state.pid) == Some(state.pid_start_time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(tag: &str) -> Store {
+        let root = std::env::temp_dir().join(format!("runx-state-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        Store::new(&root)
+    }
+
+    fn state(id: &str) -> ContainerState {
+        ContainerState {
+            id: id.into(),
+            status: Status::Created,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            pid: std::process::id() as i32,
+            pid_start_time: process_start_time(std::process::id() as i32).unwrap(),
+            domain_name: id.into(),
+            domid: 3,
+            created: "2026-11-28T00:00:00Z".into(),
+            owner: "root".into(),
+            annotations: Default::default(),
+        }
+    }
+
+    #[test]
+    fn an_id_is_claimed_once_and_round_trips() {
+        let store = store("claim");
+        let id = ContainerId::parse("c1").unwrap();
+        let dir = store.claim(&id).unwrap();
+        assert_eq!(fs::metadata(dir.as_path()).unwrap().permissions().mode() & 0o777, 0o700);
+        assert!(matches!(store.claim(&id), Err(StateError::Exists(_))));
+        assert!(matches!(store.load(&id), Err(StateError::NotFound(_))));
+        store.save(&state("c1")).unwrap();
+        assert_eq!(store.load(&id).unwrap(), state("c1"));
+        assert!(monitor_alive(&store.load(&id).unwrap()));
+        assert_eq!(store.ids().unwrap(), [id.clone()]);
+        store.remove(&id).unwrap();
+        assert!(store.ids().unwrap().is_empty());
+        assert!(matches!(store.lock(&id), Err(StateError::NotFound(_))));
+        fs::remove_dir_all(store.root()).unwrap();
+    }
+
+    #[test]
+    fn a_recycled_pid_is_not_the_monitor() {
+        let mut s = state("c2");
+        s.pid_start_time += 1;
+        assert!(!monitor_alive(&s));
+        s.pid = i32::MAX;
+        assert!(!monitor_alive(&s));
+    }
+
+    #[test]
+    fn corrupt_state_names_the_fix() {
+        let store = store("corrupt");
+        let id = ContainerId::parse("c3").unwrap();
+        let dir = store.claim(&id).unwrap();
+        fs::write(dir.join(STATE_FILE), b"{").unwrap();
+        let err = store.load(&id).unwrap_err().to_string();
+        assert!(err.contains("runx delete --force c3"), "{err}");
+        fs::remove_dir_all(store.root()).unwrap();
+    }
+
+    use std::os::unix::fs::PermissionsExt;
+}

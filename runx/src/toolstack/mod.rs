@@ -1,0 +1,40 @@
+//! The Xen toolstack behind a trait: the domain operations runx needs. `Xl` drives the real
+//! `xl` command; tests put a fake `xl` on PATH, or implement the trait.
+
+use std::path::Path;
+
+mod xl;
+
+pub use xl::Xl;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ToolstackError {
+    #[error("cannot run {command}: {source}: is xl (xen-utils) installed and on PATH?")]
+    Spawn { command: String, source: std::io::Error },
+    #[error("`{command}` failed: {message}")]
+    Failed { command: String, message: String },
+    #[error("`{command}` printed something runx cannot read: {output:?}")]
+    Unreadable { command: String, output: String },
+}
+
+/// How a domain is, as `xl list` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DomainState {
+    pub domid: u32,
+    pub paused: bool,
+    /// Shut down (powered off or rebooted) and kept, see `on_poweroff = "preserve"`.
+    pub shutdown: bool,
+    pub crashed: bool,
+    pub dying: bool,
+}
+
+pub trait Toolstack {
+    /// Creates the domain paused from an xl config file and returns its domid.
+    fn create_paused(&self, config: &Path, name: &str) -> Result<u32, ToolstackError>;
+    fn unpause(&self, name: &str) -> Result<(), ToolstackError>;
+    fn pause(&self, name: &str) -> Result<(), ToolstackError>;
+    /// Destroys the domain; a domain that is already gone is not an error.
+    fn destroy(&self, name: &str) -> Result<(), ToolstackError>;
+    /// The domain's state, or None when no domain has that name.
+    fn state(&self, name: &str) -> Result<Option<DomainState>, ToolstackError>;
+}

@@ -1,0 +1,414 @@
+//! The `runx` binary as containerd drives it, against a fake Xen (tests/fake-xen): a fake
+//! xenstored that simulates domains and guests, and a fake `xl` on PATH.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use serde_json::{json, Value};
+
+struct FakeXen {
+    dir: PathBuf,
+    daemon: Child,
+}
+
+impl Drop for FakeXen {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn subreaper() {
+    static ONCE: Once = Once::new();
+    // Like containerd's shim: the monitor outlives `runx create` and is reaped here.
+    ONCE.call_once(|| nix::sys::prctl::set_child_subreaper(true).unwrap());
+}
+
+impl FakeXen {
+    fn new(tag: &str) -> Self {
+        subreaper();
+        let dir = std::env::temp_dir().join(format!("runx-cli-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        for sub in ["bin", "state", "root", "bundles"] {
+            fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake-xen/fake_xen.py");
+        std::os::unix::fs::symlink(&script, dir.join("bin/xl")).unwrap();
+        fs::write(dir.join("kernel"), b"fake guest kernel").unwrap();
+        fs::write(dir.join("initramfs.cpio"), b"").unwrap();
+        fs::write(
+            dir.join("config.toml"),
+            format!("kernel = \"{0}/kernel\"\ninitramfs = \"{0}/initramfs.cpio\"\nmemory_mib = 48\n", dir.display()),
+        )
+        .unwrap();
+        let socket = dir.join("xenstored.sock");
+        let daemon = Command::new("python3").arg(&script).arg(&socket).arg(dir.join("state")).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "the fake xenstored did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { dir, daemon }
+    }
+
+    fn runx(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runx"));
+        let path = format!("{}:{}", self.dir.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+        cmd.env("PATH", path)
+            .env("XENSTORED_PATH", self.dir.join("xenstored.sock"))
+            .env("RUNX_CONFIG", self.dir.join("config.toml"))
+            .arg("--root")
+            .arg(self.dir.join("root"))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.runx().args(args).output().unwrap()
+    }
+
+    /// A bundle whose process runs `args` (the fake guest's commands), with config.json
+    /// fields from `extra` merged in.
+    fn bundle(&self, name: &str, args: &[&str], extra: Value) -> PathBuf {
+        let dir = self.dir.join("bundles").join(name);
+        fs::create_dir_all(dir.join("rootfs/bin")).unwrap();
+        fs::write(dir.join("rootfs/bin/app"), b"#!/bin/sh\n").unwrap();
+        let mut config = json!({
+            "ociVersion": "1.0.2",
+            "root": { "path": "rootfs" },
+            "process": { "args": args, "env": ["PATH=/bin"], "cwd": "/", "user": { "uid": 0, "gid": 0 } },
+        });
+        merge(&mut config, extra);
+        fs::write(dir.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+        dir
+    }
+
+    /// `runx create`, its stdout (the container's) going to a file. Returns the output of
+    /// create and the file.
+    fn create(&self, id: &str, bundle: &Path) -> (Output, PathBuf) {
+        let stdout = self.dir.join(format!("{id}.stdout"));
+        let stderr = self.dir.join(format!("{id}.stderr"));
+        let pid_file = self.dir.join(format!("{id}.pid"));
+        let status = self
+            .runx()
+            .args(["--log-format", "json", "--log"])
+            .arg(self.dir.join(format!("{id}.log")))
+            .args(["create", "--bundle"])
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(id)
+            .stdout(fs::File::create(&stdout).unwrap())
+            .stderr(fs::File::create(stderr).unwrap())
+            .status()
+            .unwrap();
+        let log = fs::read_to_string(self.dir.join(format!("{id}.log"))).unwrap_or_default();
+        (Output { status, stdout: Vec::new(), stderr: log.into_bytes() }, stdout)
+    }
+
+    fn pid(&self, id: &str) -> i32 {
+        let text = fs::read_to_string(self.dir.join(format!("{id}.pid"))).unwrap();
+        assert!(!text.ends_with('\n'), "the pid file has no newline");
+        text.parse().unwrap()
+    }
+
+    fn state(&self, id: &str) -> Value {
+        let out = self.run(&["state", id]);
+        assert!(out.status.success(), "state {id}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn xl_log(&self) -> String {
+        fs::read_to_string(self.dir.join("state/xl.log")).unwrap_or_default()
+    }
+
+    fn domain_exists(&self, name: &str) -> bool {
+        let mut cmd = Command::new(self.dir.join("bin/xl"));
+        cmd.env("XENSTORED_PATH", self.dir.join("xenstored.sock")).args(["list", name]);
+        cmd.output().unwrap().status.success()
+    }
+
+    fn state_dir(&self, id: &str) -> PathBuf {
+        self.dir.join("root").join(id)
+    }
+}
+
+fn merge(base: &mut Value, extra: Value) {
+    match (base, extra) {
+        (Value::Object(base), Value::Object(extra)) => {
+            for (k, v) in extra {
+                merge(base.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (slot, value) => *slot = value,
+    }
+}
+
+/// Waits for the monitor like containerd's shim does, and returns its exit status.
+fn wait_exit(pid: i32) -> i32 {
+    match waitpid(Pid::from_raw(pid), None).unwrap() {
+        WaitStatus::Exited(_, code) => code,
+        other => panic!("monitor {pid} ended with {other:?}"),
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The `msg` of the last error line of a JSON log, as containerd shows it.
+fn last_error(log: &str) -> String {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["level"] == "error")
+        .last()
+        .map(|v| v["msg"].as_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_container_runs_prints_and_exits_through_its_lifecycle() {
+    let xen = FakeXen::new("lifecycle");
+    let bundle = xen.bundle("echo", &["echo", "hello", "world"], json!({}));
+    let (out, stdout) = xen.create("c1", &bundle);
+    assert!(out.status.success(), "create: {}", stderr(&out));
+    let pid = xen.pid("c1");
+    let state = xen.state("c1");
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["pid"], pid);
+    assert_eq!(state["id"], "c1");
+    assert_eq!(state["bundle"], bundle.canonicalize().unwrap().to_str().unwrap());
+    let mode = fs::metadata(xen.state_dir("c1")).unwrap();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o700);
+    assert!(xen.xl_log().contains("create -p"), "{}", xen.xl_log());
+
+    assert!(xen.run(&["start", "c1"]).status.success());
+    assert_eq!(wait_exit(pid), 0);
+    assert_eq!(fs::read_to_string(stdout).unwrap(), "hello world\n");
+    assert_eq!(xen.state("c1")["status"], "stopped");
+    assert!(!xen.domain_exists("c1"), "the monitor destroys the domain once it ended");
+
+    let out = xen.run(&["delete", "c1"]);
+    assert!(out.status.success(), "delete: {}", stderr(&out));
+    assert!(!xen.state_dir("c1").exists());
+    let out = xen.run(&["state", "c1"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("container \\\"c1\\\" does not exist")
+            || stderr(&out).contains("container \"c1\" does not exist")
+    );
+}
+
+#[test]
+fn exit_codes_and_signals_come_back_as_runc_reports_them() {
+    let xen = FakeXen::new("exit");
+    let (out, _) = xen.create("code", &xen.bundle("code", &["exit", "42"], json!({})));
+    assert!(out.status.success(), "{}", stderr(&out));
+    xen.run(&["start", "code"]);
+    assert_eq!(wait_exit(xen.pid("code")), 42);
+
+    let (_, stdout) = xen.create("term", &xen.bundle("term", &["wait"], json!({})));
+    xen.run(&["start", "term"]);
+    let out = xen.run(&["kill", "term", "15"]);
+    assert!(out.status.success(), "kill: {}", stderr(&out));
+    assert_eq!(wait_exit(xen.pid("term")), 143);
+    assert_eq!(fs::read_to_string(stdout).unwrap(), "signal 15\n");
+
+    xen.create("sigkill", &xen.bundle("sigkill", &["wait"], json!({})));
+    xen.run(&["start", "sigkill"]);
+    assert!(xen.run(&["kill", "sigkill", "KILL"]).status.success());
+    assert_eq!(wait_exit(xen.pid("sigkill")), 137);
+    assert!(!xen.domain_exists("sigkill"));
+    let out = xen.run(&["kill", "sigkill", "TERM"]);
+    assert!(stderr(&out).contains("container not running"), "{}", stderr(&out));
+
+    // A signal sent to the monitor's pid goes to the container's process too.
+    xen.create("direct", &xen.bundle("direct", &["wait"], json!({})));
+    xen.run(&["start", "direct"]);
+    std::thread::sleep(Duration::from_millis(200));
+    nix::sys::signal::kill(Pid::from_raw(xen.pid("direct")), nix::sys::signal::Signal::SIGUSR1).unwrap();
+    assert_eq!(wait_exit(xen.pid("direct")), 128 + 10);
+
+    xen.create("crash", &xen.bundle("crash", &["crash"], json!({})));
+    xen.run(&["start", "crash"]);
+    assert_eq!(wait_exit(xen.pid("crash")), 255);
+    let monitor_stderr = fs::read_to_string(xen.dir.join("crash.stderr")).unwrap();
+    assert!(monitor_stderr.contains("crashed before reporting an exit status"), "{monitor_stderr}");
+    for id in ["code", "term", "sigkill", "direct", "crash"] {
+        assert!(xen.run(&["delete", id]).status.success());
+    }
+}
+
+#[test]
+fn the_process_gets_exactly_what_config_json_says() {
+    let xen = FakeXen::new("spec");
+    let extra = json!({
+        "hostname": "box",
+        "process": { "env": ["PATH=/bin", "GREETING=hi there"], "cwd": "/tmp", "user": { "uid": 1000, "gid": 100 } },
+        "linux": { "resources": { "memory": { "limit": 100663296 }, "cpu": { "quota": 200000, "period": 100000, "cpus": "1" } } },
+    });
+    let (out, stdout) = xen.create("env", &xen.bundle("env", &["env"], extra));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cfg = fs::read_to_string(xen.dir.join("state/last.cfg")).unwrap();
+    for line in ["memory = 96", "vcpus = 2", "cap = 200", "cpus = \"1\"", "on_poweroff = \"preserve\""] {
+        assert!(cfg.contains(line), "{line} missing from\n{cfg}");
+    }
+    xen.run(&["start", "env"]);
+    assert_eq!(wait_exit(xen.pid("env")), 0);
+    assert_eq!(
+        fs::read_to_string(stdout).unwrap(),
+        "PATH=/bin\nGREETING=hi there\ncwd=/tmp\nuser=1000:100\nhostname=box\n"
+    );
+    xen.run(&["delete", "env"]);
+}
+
+#[test]
+fn bad_input_fails_clearly_and_leaves_nothing() {
+    let xen = FakeXen::new("bad");
+    let check = |id: &str, bundle: &Path, wanted: &str| {
+        let (out, _) = xen.create(id, bundle);
+        assert!(!out.status.success(), "{id}: create should fail");
+        let msg = last_error(&stderr(&out));
+        assert!(msg.contains(wanted), "{id}: {msg:?} should contain {wanted:?}");
+        assert!(!xen.state_dir(id).exists(), "{id}: state left behind");
+        assert!(!xen.domain_exists(id), "{id}: domain left behind");
+    };
+    let corrupt = xen.bundle("corrupt", &["echo"], json!({}));
+    fs::write(corrupt.join("config.json"), b"{\"ociVersion\": \"1.0.2\", \"process\": ").unwrap();
+    check("corrupt", &corrupt, "config.json is not a valid OCI runtime config");
+    let escape = xen.bundle("escape", &["echo"], json!({ "process": { "env": ["RUNX_KERNEL=/../../etc/passwd"] } }));
+    check("escape", &escape, "leaves the container's rootfs");
+    let link = xen.bundle("link", &["echo"], json!({ "annotations": { "io.runx.kernel": "/boot/k" } }));
+    fs::create_dir_all(link.join("rootfs/boot")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", link.join("rootfs/boot/k")).unwrap();
+    check("link", &link, "leaves the container's rootfs");
+    let raw = xen.bundle("raw", &["echo"], json!({ "annotations": { "io.runx.xl": "iomem = [\"0xff,1\"]" } }));
+    check("raw", &raw, "annotation io.runx.xl is not one runx knows");
+    fs::write(xen.dir.join("state/fail-create"), b"").unwrap();
+    check("xlfail", &xen.bundle("xlfail", &["echo"], json!({})), "cannot allocate 64 MiB");
+    fs::remove_file(xen.dir.join("state/fail-create")).unwrap();
+    fs::write(xen.dir.join("config.toml"), format!("kernel = \"{}/missing\"\n", xen.dir.display())).unwrap();
+    check(
+        "nokernel",
+        &xen.bundle("nokernel", &["echo"], json!({})),
+        "missing does not exist: install runx's guest kernel",
+    );
+
+    for verb in
+        [&["start", "nope"][..], &["kill", "nope", "9"], &["delete", "nope"], &["state", "nope"], &["pause", "nope"]]
+    {
+        let out = xen.run(verb);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains("container \\\"nope\\\" does not exist"), "{verb:?}: {}", stderr(&out));
+    }
+    let out = xen.run(&["state", "../etc"]);
+    assert!(stderr(&out).contains("may only contain"), "{}", stderr(&out));
+    assert!(xen.run(&["delete", "--force", "nope"]).status.success(), "delete --force of nothing succeeds, as in runc");
+}
+
+#[test]
+fn running_containers_are_deleted_only_by_force_and_ids_are_taken_once() {
+    let xen = FakeXen::new("delete");
+    let bundle = xen.bundle("wait", &["wait"], json!({}));
+    let (out, _) = xen.create("busy", &bundle);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (out, _) = xen.create("busy", &bundle);
+    assert!(last_error(&stderr(&out)).contains("already exists"), "{}", stderr(&out));
+    xen.run(&["start", "busy"]);
+    assert!(xen.run(&["pause", "busy"]).status.success());
+    assert_eq!(xen.state("busy")["status"], "paused");
+    assert!(xen.run(&["resume", "busy"]).status.success());
+    let out = xen.run(&["delete", "busy"]);
+    assert!(stderr(&out).contains("cannot delete container busy that is not stopped: running"), "{}", stderr(&out));
+    let list = xen.run(&["list", "--format", "json"]);
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list[0]["id"], "busy");
+    assert_eq!(list[0]["status"], "running");
+    let ps: Value = serde_json::from_slice(&xen.run(&["ps", "--format", "json", "busy"]).stdout).unwrap();
+    assert_eq!(ps, json!([xen.pid("busy")]));
+    let pid = xen.pid("busy");
+    assert!(xen.run(&["delete", "--force", "busy"]).status.success());
+    assert_eq!(wait_exit(pid), 137);
+    assert!(!xen.domain_exists("busy"));
+    assert!(!xen.state_dir("busy").exists());
+}
+
+#[test]
+fn a_container_may_bring_its_own_kernel() {
+    let xen = FakeXen::new("kernel");
+    let bundle = xen.bundle(
+        "rtos",
+        &["console=hvc0", "app=blink"],
+        json!({ "process": { "env": ["RUNX_KERNEL=/boot/zephyr.elf"] } }),
+    );
+    fs::create_dir_all(bundle.join("rootfs/boot")).unwrap();
+    fs::write(bundle.join("rootfs/boot/zephyr.elf"), b"elf").unwrap();
+    let (out, _) = xen.create("rtos", &bundle);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cfg = fs::read_to_string(xen.dir.join("state/last.cfg")).unwrap();
+    assert!(
+        cfg.contains(&format!(
+            "kernel = \"{}\"",
+            bundle.canonicalize().unwrap().join("rootfs/boot/zephyr.elf").display()
+        )),
+        "{cfg}"
+    );
+    assert!(cfg.contains("extra = \"console=hvc0 app=blink\""), "{cfg}");
+    assert!(!cfg.contains("ramdisk"), "{cfg}");
+    xen.run(&["start", "rtos"]);
+    assert_eq!(wait_exit(xen.pid("rtos")), 0, "a poweroff is success");
+    xen.run(&["delete", "rtos"]);
+}
+
+#[test]
+fn ten_containers_at_once_all_run_and_clean_up() {
+    let xen = FakeXen::new("ten");
+    let bundle = xen.bundle("many", &["exit", "3"], json!({}));
+    let ids: Vec<String> = (0..10).map(|i| format!("many{i}")).collect();
+    std::thread::scope(|s| {
+        for id in &ids {
+            let (xen, bundle) = (&xen, &bundle);
+            s.spawn(move || {
+                let (out, _) = xen.create(id, bundle);
+                assert!(out.status.success(), "{id}: {}", stderr(&out));
+                assert!(xen.run(&["start", id]).status.success());
+            });
+        }
+    });
+    for id in &ids {
+        assert_eq!(wait_exit(xen.pid(id)), 3, "{id}");
+        assert!(xen.run(&["delete", id]).status.success());
+        assert!(!xen.domain_exists(id));
+    }
+    assert_eq!(
+        fs::read_dir(xen.dir.join("root"))
+            .unwrap()
+            .filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn spec_and_features_describe_runx() {
+    let xen = FakeXen::new("spec-features");
+    let dir = xen.dir.join("newbundle");
+    fs::create_dir_all(&dir).unwrap();
+    assert!(xen.runx().args(["spec", "--bundle"]).arg(&dir).status().unwrap().success());
+    let spec: Value = serde_json::from_slice(&fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(spec["annotations"]["io.runx.memory"], "48");
+    assert_eq!(spec["annotations"]["io.runx.rootfs"], "initramfs");
+    let again = xen.runx().args(["spec", "--bundle"]).arg(&dir).output().unwrap();
+    assert!(stderr(&again).contains("exists. Remove it first"), "{}", stderr(&again));
+    let features: Value = serde_json::from_slice(&xen.run(&["features"]).stdout).unwrap();
+    assert_eq!(features["ociVersionMin"], "1.0.0");
+    assert!(features["annotations"]["io.runx.annotations"].as_str().unwrap().contains("io.runx.kernel"));
+    let exec = xen.run(&["exec", "c", "--process", "p.json"]);
+    assert!(stderr(&exec).contains("exec is not supported by runx"), "{}", stderr(&exec));
+}
