@@ -114,6 +114,33 @@ mod tests {
         assert_eq!(config.vcpus, 1);
     }
 
+    /// meta-runx installs a config that shows every default, commented out: it must not drift.
+    #[test]
+    fn the_shipped_config_shows_the_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../meta-runx/recipes-containers/runx/files/config.toml");
+        let shipped = std::fs::read_to_string(path).unwrap();
+        let settings: Vec<&str> = shipped
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.split_once(" = ").map_or(false, |(k, _)| !k.contains(' ')))
+            .collect();
+        let uncommented = settings.join("\n");
+        assert_eq!(HostConfig::parse(&uncommented).unwrap(), HostConfig::default());
+        for key in [
+            "kernel",
+            "initramfs",
+            "cmdline",
+            "memory_mib",
+            "vcpus",
+            "rootfs",
+            "root",
+            "allowed_annotations",
+            "archive_cache_mib",
+        ] {
+            assert!(uncommented.contains(&format!("{key} = ")), "{key} missing from {path}");
+        }
+    }
+
     #[test]
     fn unknown_keys_and_annotations_are_refused() {
         let err = HostConfig::parse("memory = 32\n").unwrap_err();

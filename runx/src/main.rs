@@ -49,12 +49,31 @@ fn main() -> ExitCode {
         }
     };
     let global = commands::Global { root: cli.root };
-    match commands::run(cli.command, &global, &mut log) {
+    let code = match commands::run(cli.command, &global, &mut log) {
         Ok(code) => code,
         Err(e) => {
             log.error(&format!("{e:#}"));
             ExitCode::FAILURE
         }
+    };
+    log.debug(&own_cpu_time());
+    code
+}
+
+/// This process's CPU time, without its children (`xl`): what runx itself costs.
+fn own_cpu_time() -> String {
+    use nix::sys::resource::{getrusage, UsageWho};
+    match getrusage(UsageWho::RUSAGE_SELF) {
+        Ok(usage) => {
+            let ms = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 * 1000.0 + t.tv_usec() as f64 / 1000.0;
+            format!(
+                "cpu: {:.1} ms (user {:.1}, system {:.1})",
+                ms(usage.user_time()) + ms(usage.system_time()),
+                ms(usage.user_time()),
+                ms(usage.system_time())
+            )
+        }
+        Err(e) => format!("cpu: unknown ({e})"),
     }
 }
 

@@ -25,6 +25,8 @@ pub const GUEST_FAILED: i32 = 255;
 /// reading it: xenconsoled may still be copying the last output.
 const DRAIN_QUIET: Duration = Duration::from_millis(150);
 const CONSOLE_WAIT: Duration = Duration::from_secs(20);
+/// Once the guest reported an exit status, how often the monitor looks whether it is down.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
 
 /// Signals sent to the monitor that go to the container's process instead.
 const FORWARDED: &[Signal] = &[
@@ -130,6 +132,9 @@ struct Relay<'a> {
     /// False once xenconsoled closed the console (the domain is being destroyed).
     console_open: bool,
     stdin_open: bool,
+    /// The guest wrote its exit status: it is powering off. xenstored announces the shutdown
+    /// through `@releaseDomain`, but the monitor also looks every SHUTDOWN_POLL from then on.
+    reported: bool,
     toolstack: &'a dyn Toolstack,
     guest: &'a Guest<'a>,
 }
@@ -146,8 +151,10 @@ impl<'a> Relay<'a> {
         let mut store = Xenstore::connect().map_err(MonitorError::Xenstore)?;
         let console = open_console(&mut store, guest.domid)?;
         store.watch("@releaseDomain", "release").map_err(MonitorError::Xenstore)?;
+        let exit_key = format!("/local/domain/{}/{}", guest.domid, keys::EXIT_CODE);
+        store.watch(&exit_key, "exit").map_err(MonitorError::Xenstore)?;
         let signals = forwarded_signals()?;
-        Ok(Relay { store, console, signals, console_open: true, stdin_open: true, toolstack, guest })
+        Ok(Relay { store, console, signals, console_open: true, stdin_open: true, reported: false, toolstack, guest })
     }
 
     fn run(mut self) -> Result<i32, MonitorError> {
@@ -182,10 +189,20 @@ impl<'a> Relay<'a> {
         if self.stdin_open {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
-        let timeout = if self.store.has_queued_events() { PollTimeout::ZERO } else { PollTimeout::NONE };
+        let timeout = if self.store.has_queued_events() {
+            PollTimeout::ZERO
+        } else if self.reported {
+            PollTimeout::from(SHUTDOWN_POLL.as_millis() as u8)
+        } else {
+            PollTimeout::NONE
+        };
         match poll(&mut fds, timeout) {
             Err(nix::Error::EINTR) => return Ok(None),
             Err(e) => return Err(MonitorError::System(format!("poll: {e}"))),
+            Ok(0) if self.reported => {
+                drop(fds);
+                return self.check_domain();
+            }
             Ok(_) => {}
         }
         let ready = |fd: &PollFd| fd.revents().map_or(false, |r| !r.is_empty());
@@ -202,7 +219,11 @@ impl<'a> Relay<'a> {
             self.forward_signals();
         }
         if store || self.store.has_queued_events() {
-            self.store.next_event().map_err(MonitorError::Xenstore)?;
+            let path = self.store.next_event().map_err(MonitorError::Xenstore)?;
+            if path.ends_with(keys::EXIT_CODE) {
+                let reported = self.store.read(&path).map_err(MonitorError::Xenstore)?.is_some();
+                self.reported |= reported;
+            }
             return self.check_domain();
         }
         Ok(None)

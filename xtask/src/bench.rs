@@ -13,11 +13,17 @@ use anyhow::{bail, Result};
 use crate::lab::cache::Cache;
 use crate::lab::cases::{self, Plan};
 use crate::lab::payload::Case;
-use crate::lab::runx_guests;
 use crate::lab::Arch;
+use crate::lab::{runx_guests, runx_runtime};
 
 const GUEST_BOOT: Case =
     Case { name: "guest-boot", script: include_str!("lab/assets/benches/guest-boot.sh"), timeout_secs: 600 };
+/// The BENCH names each case writes.
+const MEASURES: &[(&str, &[&str])] = &[
+    ("guest-boot", &["guest-boot"]),
+    ("runx-init-boot", &["runx-init-boot"]),
+    ("runtime", &["runx-start", "runx-vs-runc", "runx-state"]),
+];
 
 /// One benchmark's measurements, in milliseconds.
 #[derive(Debug, Default, PartialEq)]
@@ -37,10 +43,11 @@ fn median(values: &[u64]) -> Option<f64> {
     }
 }
 
-/// Parses `BENCH<TAB>case<TAB>baseline|candidate<TAB>millis` lines for `case`.
+/// Parses `BENCH<TAB>case<TAB>baseline|candidate<TAB>millis` lines for `case`; `CPU` lines
+/// (see `cpu_times`) are skipped.
 fn samples(text: &str, case: &str) -> Result<Samples> {
     let mut samples = Samples::default();
-    for line in text.lines() {
+    for line in text.lines().filter(|l| !l.starts_with("CPU\t")) {
         let fields: Vec<&str> = line.split('\t').collect();
         let ["BENCH", name, role, millis] = fields[..] else {
             bail!("malformed benchmark line from dom0: {line:?}");
@@ -56,6 +63,15 @@ fn samples(text: &str, case: &str) -> Result<Samples> {
         }
     }
     Ok(samples)
+}
+
+/// `CPU<TAB>what<TAB>millis` lines: a cost measured alone, with no baseline.
+fn cpu_times(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("CPU\t"))
+        .filter_map(|l| l.split_once('\t'))
+        .filter_map(|(what, ms)| Some((what.to_owned(), ms.parse().ok()?)))
+        .collect()
 }
 
 /// Hard-links files from `source` (sorted) into a fresh tree until it holds `bytes`.
@@ -131,18 +147,22 @@ pub fn run(cache: &Cache, arches: &[Arch]) -> Result<bool> {
     let mut complete = true;
     for &arch in arches {
         let benches = match arch {
-            Arch::X86_64 => vec![GUEST_BOOT, runx_guests::BENCH],
+            Arch::X86_64 => vec![GUEST_BOOT, runx_guests::BENCH, runx_runtime::BENCH],
             Arch::Arm64 => vec![GUEST_BOOT],
         };
         let report = cases::run(cache, Plan::main(arch), &benches)?;
         let text = report.share.read("bench");
-        for bench in &benches {
-            let s = samples(&text, bench.name)?;
+        let names = benches
+            .iter()
+            .flat_map(|b| MEASURES.iter().find(|(case, _)| *case == b.name))
+            .flat_map(|(_, names)| names.iter());
+        for name in names {
+            let s = samples(&text, name)?;
             match (median(&s.baseline), median(&s.candidate)) {
                 (Some(base), Some(cand)) => println!(
                     "{:<8} {:<12} {:>14.0} {:>14.0} {:>6.2}x  {}",
                     arch.name(),
-                    bench.name,
+                    name,
                     base,
                     cand,
                     cand / base,
@@ -150,20 +170,24 @@ pub fn run(cache: &Cache, arches: &[Arch]) -> Result<bool> {
                 ),
                 _ => {
                     complete = false;
-                    println!(
-                        "{:<8} {:<12} no measurements: see {}",
-                        arch.name(),
-                        bench.name,
-                        report.serial_log.display()
-                    );
+                    println!("{:<8} {:<12} no measurements: see {}", arch.name(), name, report.serial_log.display());
                 }
             }
+        }
+        let cpu = cpu_times(&text);
+        for what in cpu.iter().map(|(w, _)| w).collect::<std::collections::BTreeSet<_>>() {
+            let values: Vec<u64> = cpu.iter().filter(|(w, _)| w == what).map(|(_, ms)| (*ms * 10.0) as u64).collect();
+            let med = median(&values).unwrap_or(0.0) / 10.0;
+            println!("{:<8} cpu: {what}: median {med:.1} ms of {} rounds (xl excluded)", arch.name(), values.len());
         }
         complete &= report.passed();
     }
     packing(cache)?;
     println!("guest-boot: baseline `xl create -p` + `xl destroy` (domain build only), candidate `xl create` until the guest powers off");
     println!("runx-init-boot: baseline a bare /init that prints and powers off, candidate runx-init running the same program");
+    println!("runx-start: baseline a bare `xl create` (same kernel, /init prints a line) to that line, candidate `ctr run` with runx to its first line");
+    println!("runx-vs-runc: baseline `ctr run` with runc, candidate with runx, each to its first output line");
+    println!("runx-state: 20 calls of `runc state` (baseline) and `runx state` (candidate) on running containers");
     Ok(complete)
 }
 
@@ -179,5 +203,8 @@ mod tests {
         let text = "BENCH\tguest-boot\tbaseline\t100\nBENCH\tother\tbaseline\t1\nBENCH\tguest-boot\tcandidate\t250\n";
         assert_eq!(samples(text, "guest-boot").unwrap(), Samples { baseline: vec![100], candidate: vec![250] });
         assert!(samples("BENCH\tguest-boot\tnobody\t1\n", "guest-boot").is_err());
+        let text = "CPU\trunx create\t12.5\nBENCH\tx\tbaseline\t1\nCPU\tbad\n";
+        assert_eq!(samples(text, "x").unwrap(), Samples { baseline: vec![1], candidate: vec![] });
+        assert_eq!(cpu_times(text), vec![("runx create".to_owned(), 12.5)]);
     }
 }

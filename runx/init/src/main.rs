@@ -209,6 +209,9 @@ fn finish(outcome: Outcome, store: Option<&mut Xenstore>) -> ! {
         }
     }
     nix::unistd::sync();
+    // The kernel's "reboot: ..." line is an emergency message, which loglevel=1 still prints on
+    // the console the container's output uses. Console level 0 silences every level.
+    let _ = std::fs::write("/proc/sys/kernel/printk", "0");
     let _ = reboot(RebootMode::RB_POWER_OFF);
     // reboot only returns on error; PID 1 must never exit.
     loop {

@@ -58,6 +58,11 @@ pub fn run(args: Args, global: &Global, log: &mut Log) -> Result<()> {
 /// which becomes the monitor's stdio.
 fn send_terminal(socket: &Path) -> Result<OwnedFd> {
     let pty = nix::pty::openpty(None, None).context("cannot open a pty for the container's terminal")?;
+    // The guest's own console does the terminal's line discipline; this one only carries bytes.
+    let mut attrs = nix::sys::termios::tcgetattr(&pty.slave).context("cannot read the pty's settings")?;
+    nix::sys::termios::cfmakeraw(&mut attrs);
+    nix::sys::termios::tcsetattr(&pty.slave, nix::sys::termios::SetArg::TCSANOW, &attrs)
+        .context("cannot make the pty raw")?;
     let stream = UnixStream::connect(socket)
         .with_context(|| format!("cannot connect to the console socket {}", socket.display()))?;
     let fds = [pty.master.as_raw_fd()];

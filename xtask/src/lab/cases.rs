@@ -12,7 +12,7 @@ use super::cache::Cache;
 use super::payload::{Case, CaseResult, Share};
 use super::qemu::{self, Boot};
 use super::uboot::{self, Medium};
-use super::{dom0, guest, rootfs, runx_guests, Arch};
+use super::{dom0, guest, rootfs, runx_guests, runx_runtime, Arch};
 
 pub const XL_CREATE: Case =
     Case { name: "xl-create", script: include_str!("assets/cases/xl-create.sh"), timeout_secs: 180 };
@@ -72,8 +72,10 @@ impl Plan {
 /// space (docs/status.md), and a flaky case must not decide whether main is green.
 pub fn suite(arch: Arch, with_runx_init: bool) -> Vec<(Plan, Vec<Case>)> {
     match arch {
-        Arch::X86_64 if with_runx_init => vec![(Plan::X86, vec![XL_CREATE, CONTAINERD_RUNC, runx_guests::CASE])],
-        Arch::X86_64 => vec![(Plan::X86, vec![XL_CREATE, CONTAINERD_RUNC])],
+        Arch::X86_64 if with_runx_init => {
+            vec![(Plan::X86, vec![XL_CREATE, CONTAINERD_RUNC, runx_runtime::CASE, runx_guests::CASE])]
+        }
+        Arch::X86_64 => vec![(Plan::X86, vec![XL_CREATE, CONTAINERD_RUNC, runx_runtime::CASE])],
         Arch::Arm64 => vec![(Plan::Arm64Tftp, vec![XL_CREATE]), (Plan::Arm64DiskDom0less, vec![XL_CREATE])],
     }
 }
@@ -159,7 +161,11 @@ pub fn run(cache: &Cache, plan: Plan, cases: &[Case]) -> Result<Report> {
             if has(cases, runx_guests::CASE) || has(cases, runx_guests::BENCH) {
                 runx_guests::stage(cache, &share, &busybox)?;
             }
-            if has(cases, CONTAINERD_RUNC) {
+            let runtime = has(cases, runx_runtime::CASE) || has(cases, runx_runtime::BENCH);
+            if runtime {
+                runx_runtime::stage(cache, &share)?;
+            }
+            if has(cases, CONTAINERD_RUNC) || runtime {
                 share.add_file("images/lab-busybox.tar", &busybox_image(cache, arch, &busybox)?)?;
                 (Some(rootfs::build(cache, arch)?), None)
             } else {

@@ -13,6 +13,7 @@ pub mod progress;
 pub mod qemu;
 pub mod rootfs;
 pub mod runx_guests;
+pub mod runx_runtime;
 pub mod uboot;
 
 use std::path::{Path, PathBuf};

@@ -36,3 +36,21 @@ now_ms() {
 record_bench() {
     printf 'BENCH\t%s\t%s\t%s\n' "$1" "$2" "$3" >> /host/bench
 }
+
+# in_root CMD...: runs CMD in the dom0 disk's Debian (containerd, runc, runx live there).
+in_root() { chroot /rootfs "$@"; }
+
+# start_containerd: starts containerd from the dom0 disk unless it already answers.
+start_containerd() {
+    in_root ctr version >/dev/null 2>&1 && return 0
+    [ -x /rootfs/usr/bin/containerd ] || { echo "no containerd on the dom0 disk"; return 1; }
+    in_root /usr/bin/containerd > /tmp/containerd.log 2>&1 &
+    waited=0
+    until in_root ctr version > /tmp/ctr-version 2>&1; do
+        if [ "$waited" -ge 60 ]; then
+            echo "containerd did not answer within 60 s:"; cat /tmp/ctr-version /tmp/containerd.log; return 1
+        fi
+        sleep 1
+        waited=$((waited + 1))
+    done
+}

@@ -1,0 +1,77 @@
+# The runtime through containerd 1.6, against its floors in the same boot:
+#   runx-start:  `ctr run` with runx to its first output line, against a bare `xl create` of the
+#                same kernel whose /init prints a line (to that line in xenconsoled's log);
+#   runx-vs-runc: the same `ctr run` with runx, against stock runc;
+#   runx-state:  20 `runx state` calls, against 20 `runc state` calls on a running container.
+# And runx's own CPU time for create+start+delete (its --debug log, xl excluded) as CPU lines.
+set -e
+. /host/case-lib.sh
+start_containerd
+in_root install -D -m 0755 /host/runtime/runx /usr/sbin/runx
+in_root install -D -m 0644 /host/runtime/kernel /usr/lib/runx/kernel
+in_root install -D -m 0644 /host/runtime/initramfs.cpio /usr/lib/runx/initramfs.cpio
+in_root ctr images import --all-platforms /host/images/lab-busybox.tar >/dev/null
+IMG=docker.io/runx-lab/busybox:latest
+RUNX="--runtime io.containerd.runc.v2 --runc-binary /usr/sbin/runx"
+ROOT=/run/containerd/runc/default
+
+# first_line_ms CMD...: milliseconds from starting CMD to its first output line.
+first_line_ms() {
+    start=$(now_ms)
+    "$@" 2>/dev/null | { read -r line; echo $(($(now_ms) - start)); cat >/dev/null; }
+}
+
+floor_ms() {
+    log=/var/log/xen/console/guest-bench-bare.log
+    rm -f "$log"
+    start=$(now_ms)
+    xl create -q /host/runx/bench-bare.cfg
+    until grep -q "first instruction" "$log" 2>/dev/null; do sleep 0.01; done
+    echo $(($(now_ms) - start))
+    wait_gone bench-bare 60 >/dev/null
+}
+
+for round in 1 2 3 4 5; do
+    record_bench runx-start baseline "$(floor_ms)"
+    record_bench runx-start candidate "$(first_line_ms in_root ctr run --rm $RUNX $IMG "rs-$round" echo first)"
+    record_bench runx-vs-runc baseline "$(first_line_ms in_root ctr run --rm $IMG "rc-$round" echo first)"
+    record_bench runx-vs-runc candidate "$(first_line_ms in_root ctr run --rm $RUNX $IMG "rv-$round" echo first)"
+    echo "start round $round done"
+done
+
+in_root ctr run -d $RUNX $IMG st-runx sleep 600
+in_root ctr run -d $IMG st-runc sleep 600
+sleep 2
+for round in 1 2 3 4 5; do
+    start=$(now_ms)
+    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do in_root runc --root $ROOT state st-runc >/dev/null; done
+    record_bench runx-state baseline $(($(now_ms) - start))
+    start=$(now_ms)
+    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do in_root runx --root $ROOT state st-runx >/dev/null; done
+    record_bench runx-state candidate $(($(now_ms) - start))
+done
+for c in st-runx st-runc; do
+    in_root ctr task kill -s SIGKILL $c
+    sleep 1
+    in_root ctr task delete $c >/dev/null 2>&1 || true
+    in_root ctr container rm $c
+done
+
+# runx alone on a bundle: its --debug log has each command's own CPU time.
+b=/rootfs/tmp/cpu-bundle
+mkdir -p $b/rootfs/bin
+cp /bin/busybox $b/rootfs/bin/busybox
+ln -sf busybox $b/rootfs/bin/true
+cat > $b/config.json <<'JSON'
+{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["/bin/true"],"env":["PATH=/bin"],"cwd":"/","user":{"uid":0,"gid":0}}}
+JSON
+for round in 1 2 3 4 5; do
+    log=/rootfs/tmp/cpu.log
+    rm -f $log
+    in_root runx --root /run/runx-bench --debug --log /tmp/cpu.log create --bundle /tmp/cpu-bundle cpu >/dev/null
+    in_root runx --root /run/runx-bench --debug --log /tmp/cpu.log start cpu
+    until in_root runx --root /run/runx-bench state cpu | grep -q stopped; do sleep 0.1; done
+    in_root runx --root /run/runx-bench --debug --log /tmp/cpu.log delete cpu
+    total=$(grep -o 'cpu: [0-9.]*' $log | awk '{ s += $2 } END { printf "%.1f", s }')
+    printf 'CPU\trunx create+start+delete\t%s\n' "$total" >> /host/bench
+done

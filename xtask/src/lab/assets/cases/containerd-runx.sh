@@ -1,0 +1,111 @@
+# containerd 1.6 runs containers through runx (`ctr run --runc-binary /usr/sbin/runx`): each one
+# a Xen guest on the runx kernel with runx-init. Checks what a user of ctr sees.
+. /host/case-lib.sh
+set -e
+start_containerd
+in_root install -D -m 0755 /host/runtime/runx /usr/sbin/runx
+in_root install -D -m 0644 /host/runtime/kernel /usr/lib/runx/kernel
+in_root install -D -m 0644 /host/runtime/initramfs.cpio /usr/lib/runx/initramfs.cpio
+in_root ctr images import --all-platforms /host/images/lab-busybox.tar >/dev/null
+set +e
+IMG=docker.io/runx-lab/busybox:latest
+RUNX="--runtime io.containerd.runc.v2 --runc-binary /usr/sbin/runx"
+STATE=/rootfs/run/containerd/runc/default
+failed=0
+fail() { echo "FAIL: $*"; failed=1; }
+ok() { echo "ok: $*"; }
+# expect WHAT WANTED GOT
+expect() { if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: wanted [$2], got [$3]"; fi; }
+# contains WHAT NEEDLE HAYSTACK
+contains() { case "$3" in *"$2"*) ok "$1" ;; *) fail "$1: [$2] not in [$3]" ;; esac; }
+# no_leftovers WHAT: no guest domain and no runx state remain.
+no_leftovers() {
+    doms=$(xl list | awk 'NR > 1 && $1 != "Domain-0" { print $1 }')
+    expect "$1: no domain left" "" "$doms"
+    left=$(ls "$STATE" 2>/dev/null)
+    expect "$1: no runx state left" "" "$left"
+}
+# run_bg NAME OUT CTR-ARGS...: `ctr run --rm` in the background, output to OUT; sets $bg.
+run_bg() { name=$1 out=$2; shift 2; in_root ctr run --rm $RUNX "$@" > "$out" 2>&1 & bg=$!; }
+# wait_for FILE TEXT SECONDS
+wait_for() {
+    ticks=0
+    until grep -q "$2" "$1" 2>/dev/null; do
+        [ "$ticks" -ge $(($3 * 10)) ] && return 1
+        sleep 0.1; ticks=$((ticks + 1))
+    done
+}
+
+out=$(in_root ctr run --rm $RUNX $IMG rx-hello echo hello from a xen guest 2>&1); rc=$?
+expect "echo: exit code" 0 "$rc"
+expect "echo: output on ctr's stdout, byte for byte" "hello from a xen guest" "$out"
+
+out=$(in_root ctr run --rm $RUNX $IMG rx-exit sh -c 'echo bye; exit 42' 2>&1); rc=$?
+expect "exit 42 is ctr's exit code" 42 "$rc"
+expect "exit 42: output" "bye" "$out"
+
+out=$(in_root ctr run --rm $RUNX --env GREETING=hi --cwd /bin $IMG rx-env \
+    sh -c 'echo "$GREETING|$PATH|$(pwd)|$(id -u):$(id -g)"' 2>&1); rc=$?
+expect "env from ctr and the image, cwd, user" "hi|/bin|/bin|0:0" "$out"
+
+out=$(in_root script -qec "ctr run --rm -t $RUNX $IMG rx-tty sh -c '[ -t 0 ] && [ -t 1 ] && echo has-a-terminal'" /dev/null 2>&1); rc=$?
+contains "ctr run -t gives the process a terminal" "has-a-terminal" "$out"
+expect "ctr run -t: exit code" 0 "$rc"
+
+run_bg rx-trap /tmp/trap.out $IMG rx-trap sh -c 'trap "echo trapped TERM; exit 3" TERM; echo ready; while :; do sleep 1; done'
+if wait_for /tmp/trap.out ready 90; then
+    in_root ctr task kill -s SIGTERM rx-trap
+    wait $bg; rc=$?
+    expect "SIGTERM reaches the shell's trap: exit code" 3 "$rc"
+    contains "SIGTERM reaches the shell's trap: output" "trapped TERM" "$(cat /tmp/trap.out)"
+else
+    fail "trap container never printed ready: $(cat /tmp/trap.out)"; kill $bg
+fi
+
+run_bg rx-kill /tmp/kill.out $IMG rx-kill sh -c 'echo ready; while :; do sleep 1; done'
+if wait_for /tmp/kill.out ready 90; then
+    in_root ctr task kill -s SIGKILL rx-kill
+    wait $bg; rc=$?
+    expect "SIGKILL gives 137" 137 "$rc"
+else
+    fail "kill container never printed ready: $(cat /tmp/kill.out)"; kill $bg
+fi
+
+run_bg rx-limits /tmp/limits.out --memory-limit 100663296 --cpus 2 $IMG rx-limits sh -c 'echo ready; sleep 60'
+if wait_for /tmp/limits.out ready 90; then
+    row=$(xl list rx-limits | awk 'NR == 2 { print $3 " MiB, " $4 " vcpus" }')
+    expect "--memory-limit 96 MiB and --cpus 2 in xl list" "96 MiB, 2 vcpus" "$row"
+    contains "the cap in xl's domain config" '"cap": 200' "$(xl list -l rx-limits)"
+    in_root ctr task kill -s SIGKILL rx-limits
+fi
+wait $bg
+no_leftovers "after ctr run --rm"
+
+out=$(in_root ctr run --rm $RUNX --env RUNX_KERNEL=/../../etc/passwd $IMG rx-escape echo no 2>&1); rc=$?
+[ "$rc" != 0 ] && ok "RUNX_KERNEL escaping the rootfs fails" || fail "RUNX_KERNEL escaping the rootfs ran (exit 0)"
+contains "RUNX_KERNEL escape: ctr names the cause" "leaves the container's rootfs" "$out"
+in_root ctr container rm rx-escape >/dev/null 2>&1
+mv /rootfs/usr/lib/runx/kernel /rootfs/usr/lib/runx/kernel.away
+out=$(in_root ctr run --rm $RUNX $IMG rx-nokernel echo no 2>&1); rc=$?
+mv /rootfs/usr/lib/runx/kernel.away /rootfs/usr/lib/runx/kernel
+[ "$rc" != 0 ] && ok "a missing guest kernel fails" || fail "a missing guest kernel ran"
+contains "missing kernel: ctr names the file and the fix" "/usr/lib/runx/kernel does not exist: install runx's guest kernel" "$out"
+in_root ctr container rm rx-nokernel >/dev/null 2>&1
+out=$(in_root runx --root /run/containerd/runc/default state rx-nothing 2>&1)
+contains "an unknown id" 'container \"rx-nothing\" does not exist' "$out"
+no_leftovers "after the failures"
+
+pids=""
+for i in 0 1 2 3 4 5 6 7 8 9; do
+    in_root ctr run --rm $RUNX --memory-limit 33554432 $IMG "rx-many-$i" sh -c "echo many $i; exit $i" > "/tmp/many.$i" 2>&1 &
+    pids="$pids $!"
+done
+i=0
+for pid in $pids; do
+    wait "$pid"; rc=$?
+    expect "ten at once, 32 MiB each: container $i exit code" "$i" "$rc"
+    expect "ten at once: container $i output" "many $i" "$(cat /tmp/many.$i)"
+    i=$((i + 1))
+done
+no_leftovers "after ten at once"
+exit $failed
