@@ -31,9 +31,6 @@ struct LabOptions {
     /// Rebuild downloads and images instead of reusing the cached ones.
     #[arg(long)]
     fresh: bool,
-    /// Also boot the runx-init guests (x86_64; builds the runx guest kernel, about 4 minutes cold).
-    #[arg(long)]
-    runx_init: bool,
 }
 
 impl LabOptions {
@@ -75,10 +72,10 @@ enum Task {
     LayerCheck,
 }
 
-fn lab_test(cache: &Cache, arches: &[Arch], with_runx_init: bool) -> Result<bool> {
+fn lab_test(cache: &Cache, arches: &[Arch]) -> Result<bool> {
     let mut passed = true;
     for &arch in arches {
-        for (plan, cases) in lab::cases::suite(arch, with_runx_init) {
+        for (plan, cases) in lab::cases::suite(arch) {
             let report = lab::cases::run(cache, plan, &cases)?;
             report.print();
             passed &= report.passed();
@@ -103,7 +100,7 @@ fn demo(cache: &Cache, arches: &[Arch]) -> Result<bool> {
 
 fn main() -> Result<ExitCode> {
     let passed = match Cli::parse().task {
-        Task::Lab(opts) => lab_test(&opts.cache()?, &opts.arches(&Arch::ALL), opts.runx_init)?,
+        Task::Lab(opts) => lab_test(&opts.cache()?, &opts.arches(&Arch::ALL))?,
         Task::Demo(opts) => demo(&opts.cache()?, &opts.arches(&[Arch::Arm64]))?,
         Task::Bench(opts) => bench::run(&opts.cache()?, &opts.arches(&Arch::ALL))?,
         Task::GuestKernel(opts) => {
@@ -121,7 +118,7 @@ fn main() -> Result<ExitCode> {
         Task::Ci(opts) => {
             ci::static_checks()?;
             yocto::layer_check()?;
-            lab_test(&opts.cache()?, &opts.arches(&Arch::ALL), opts.runx_init)?
+            lab_test(&opts.cache()?, &opts.arches(&Arch::ALL))?
         }
     };
     Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })

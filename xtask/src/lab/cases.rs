@@ -67,15 +67,10 @@ impl Plan {
     }
 }
 
-/// Every boot the lab test makes on `arch`, with its cases. The runx-init guests run only on
-/// request (`with_runx_init`): under CPU load their tinyconfig kernel occasionally corrupts user
-/// space (docs/status.md), and a flaky case must not decide whether main is green.
-pub fn suite(arch: Arch, with_runx_init: bool) -> Vec<(Plan, Vec<Case>)> {
+/// Every boot the lab test makes on `arch`, with its cases.
+pub fn suite(arch: Arch) -> Vec<(Plan, Vec<Case>)> {
     match arch {
-        Arch::X86_64 if with_runx_init => {
-            vec![(Plan::X86, vec![XL_CREATE, CONTAINERD_RUNC, runx_runtime::CASE, runx_guests::CASE])]
-        }
-        Arch::X86_64 => vec![(Plan::X86, vec![XL_CREATE, CONTAINERD_RUNC, runx_runtime::CASE])],
+        Arch::X86_64 => vec![(Plan::X86, vec![XL_CREATE, CONTAINERD_RUNC, runx_runtime::CASE, runx_guests::CASE])],
         Arch::Arm64 => vec![(Plan::Arm64Tftp, vec![XL_CREATE]), (Plan::Arm64DiskDom0less, vec![XL_CREATE])],
     }
 }

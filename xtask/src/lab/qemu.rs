@@ -15,7 +15,12 @@ use super::progress::Step;
 use super::Arch;
 
 /// Xen's command line on x86_64 (arm64 boots take theirs from the qemu-arm64 board profile).
-const X86_XEN_CMDLINE: &str = "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all";
+/// `spec-ctrl=eager-fpu`: on TCG's `max` CPU (vendor AMD) Xen would switch PV vCPUs' FPU state
+/// lazily, restoring it on the #NM that CR0.TS raises; TCG's XSAVE, XSAVEOPT and XRSTOR ignore
+/// CR0.TS, so a PV kernel saving or restoring a task's FPU state right after Xen switched vCPUs
+/// works on another vCPU's registers, and user space in dom0 and the guests goes wrong under load.
+const X86_XEN_CMDLINE: &str =
+    "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M spec-ctrl=eager-fpu loglvl=all guest_loglvl=all";
 const X86_DOM0_CMDLINE: &str = "console=hvc0 quiet";
 
 /// Everything one boot needs.

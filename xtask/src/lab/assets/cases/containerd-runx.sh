@@ -29,10 +29,10 @@ no_leftovers() {
 run_bg() { name=$1 out=$2; shift 2; in_root ctr run --rm $RUNX "$@" > "$out" 2>&1 & bg=$!; }
 # wait_for FILE TEXT SECONDS
 wait_for() {
-    ticks=0
+    deadline=$(($(now_ms) + $3 * 1000))
     until grep -q "$2" "$1" 2>/dev/null; do
-        [ "$ticks" -ge $(($3 * 10)) ] && return 1
-        sleep 0.1; ticks=$((ticks + 1))
+        [ "$(now_ms)" -ge "$deadline" ] && return 1
+        sleep 0.2
     done
 }
 
@@ -75,7 +75,7 @@ run_bg rx-limits /tmp/limits.out --memory-limit 100663296 --cpus 2 $IMG rx-limit
 if wait_for /tmp/limits.out ready 90; then
     row=$(xl list rx-limits | awk 'NR == 2 { print $3 " MiB, " $4 " vcpus" }')
     expect "--memory-limit 96 MiB and --cpus 2 in xl list" "96 MiB, 2 vcpus" "$row"
-    contains "the cap in xl's domain config" '"cap": 200' "$(xl list -l rx-limits)"
+    contains "the cap in xl's domain config" '"cap": 200' "$(in_root xl list -l rx-limits)"
     in_root ctr task kill -s SIGKILL rx-limits
 fi
 wait $bg
