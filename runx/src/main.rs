@@ -52,12 +52,27 @@ fn main() -> ExitCode {
     let code = match commands::run(cli.command, &global, &mut log) {
         Ok(code) => code,
         Err(e) => {
-            log.error(&format!("{e:#}"));
+            log.error(&message(&e));
             ExitCode::FAILURE
         }
     };
     log.debug(&own_cpu_time());
     code
+}
+
+/// The error and its causes, each said once: runx's typed errors already quote their source.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 /// This process's CPU time, without its children (`xl`): what runx itself costs.

@@ -220,11 +220,17 @@ impl<'a> Relay<'a> {
         }
         if store || self.store.has_queued_events() {
             let path = self.store.next_event().map_err(MonitorError::Xenstore)?;
+            // Only a domain change or a reported status is worth an `xl list`: each one is a
+            // process start, which competes with the guest's boot for dom0's CPU.
             if path.ends_with(keys::EXIT_CODE) {
                 let reported = self.store.read(&path).map_err(MonitorError::Xenstore)?.is_some();
                 self.reported |= reported;
+                if reported {
+                    return self.check_domain();
+                }
+            } else if path == "@releaseDomain" {
+                return self.check_domain();
             }
-            return self.check_domain();
         }
         Ok(None)
     }

@@ -57,7 +57,13 @@ impl ArchiveCache {
             let _ = fs::File::options().append(true).open(&path).and_then(|f| f.set_modified(SystemTime::now()));
             return Ok(path);
         }
-        let tmp = path.with_extension("partial");
+        // Several runtimes may pack the same image at once: each writes its own partial file and
+        // the renames race harmlessly (same content).
+        let tmp = self.dir.join(format!(
+            ".{}.partial{}",
+            path.file_name().unwrap_or_default().to_string_lossy(),
+            std::process::id()
+        ));
         let file = fs::File::create(&tmp).map_err(read_err(&tmp))?;
         if let Err(e) = write_rootfs(tree, mtime, BufWriter::new(file)) {
             let _ = fs::remove_file(&tmp);
@@ -73,7 +79,12 @@ impl ArchiveCache {
         let mut entries = Vec::new();
         for entry in fs::read_dir(&self.dir).map_err(read_err(&self.dir))? {
             let entry = entry.map_err(read_err(&self.dir))?;
-            let md = entry.metadata().map_err(read_err(&entry.path()))?;
+            // Another process's partial archive is not the cache's yet; one that another process
+            // just evicted is gone.
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let Ok(md) = entry.metadata() else { continue };
             if md.is_file() {
                 entries.push((md.modified().unwrap_or(SystemTime::UNIX_EPOCH), md.len(), entry.path()));
             }
@@ -85,8 +96,10 @@ impl ArchiveCache {
                 break;
             }
             if path != keep {
-                fs::remove_file(&path).map_err(read_err(&path))?;
-                total -= len;
+                match fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(read_err(&path)(e)),
+                    _ => total -= len,
+                }
             }
         }
         Ok(())
