@@ -238,7 +238,7 @@ impl Runtime {
             self.toolstack.destroy(&state.domain_name)?;
             return Ok(());
         }
-        let key = format!("/local/domain/{}/{}", state.domid, keys::SIGNAL);
+        let key = keys::of_domain(state.domid, keys::SIGNAL);
         Xenstore::connect()
             .and_then(|mut store| store.write(&key, &(signal as i32).to_string()))
             .map_err(|source| ContainerError::Signal { id: state.id.clone(), source })

@@ -151,7 +151,7 @@ impl<'a> Relay<'a> {
         let mut store = Xenstore::connect().map_err(MonitorError::Xenstore)?;
         let console = open_console(&mut store, guest.domid)?;
         store.watch("@releaseDomain", "release").map_err(MonitorError::Xenstore)?;
-        let exit_key = format!("/local/domain/{}/{}", guest.domid, keys::EXIT_CODE);
+        let exit_key = keys::of_domain(guest.domid, keys::EXIT_CODE);
         store.watch(&exit_key, "exit").map_err(MonitorError::Xenstore)?;
         let signals = forwarded_signals()?;
         Ok(Relay { store, console, signals, console_open: true, stdin_open: true, reported: false, toolstack, guest })
@@ -285,7 +285,7 @@ impl<'a> Relay<'a> {
 
     fn forward_signals(&mut self) {
         while let Ok(Some(info)) = self.signals.read_signal() {
-            let key = format!("/local/domain/{}/{}", self.guest.domid, keys::SIGNAL);
+            let key = keys::of_domain(self.guest.domid, keys::SIGNAL);
             if let Err(e) = self.store.write(&key, &info.ssi_signo.to_string()) {
                 eprintln!("runx: cannot forward signal {} to the container: {e}", info.ssi_signo);
             }
@@ -300,7 +300,7 @@ impl<'a> Relay<'a> {
     }
 
     fn exit_status(&mut self, state: DomainState) -> i32 {
-        let key = format!("/local/domain/{}/{}", self.guest.domid, keys::EXIT_CODE);
+        let key = keys::of_domain(self.guest.domid, keys::EXIT_CODE);
         let reported = self.store.read(&key).ok().flatten().and_then(|v| v.trim().parse::<i32>().ok());
         match reported {
             Some(code) => code,

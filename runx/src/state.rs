@@ -191,22 +191,34 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// The start time of a process (clock ticks since boot), or None when it does not exist.
-pub fn process_start_time(pid: i32) -> Option<u64> {
+/// A process's state letter and start time (clock ticks since boot), from /proc/PID/stat.
+fn stat(pid: i32) -> Option<(char, u64)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses: count from its closing one.
-    let after_name = &stat[stat.rfind(')')? + 2..];
-    after_name.split(' ').nth(19)?.parse().ok()
+    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ');
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.nth(18)?.parse().ok()?))
+}
+
+/// The start time of a process (clock ticks since boot), or None when it does not exist.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    stat(pid).map(|(_, start)| start)
 }
 
 /// Whether the monitor recorded in `state` is still alive (and not a zombie).
 pub fn monitor_alive(state: &ContainerState) -> bool {
-    if state.pid <= 0 {
-        return false;
+    state.pid > 0 && matches!(stat(state.pid), Some((letter, start)) if letter != 'Z' && start == state.pid_start_time)
+}
+
+impl ContainerState {
+    /// The pid to report: the monitor's, or 0 once the container has stopped (as runc does).
+    pub fn reported_pid(&self, status: Status) -> i32 {
+        if status == Status::Stopped {
+            0
+        } else {
+            self.pid
+        }
     }
-    let Ok(stat) = fs::read_to_string(format!("/proc/{}/stat", state.pid)) else { return false };
-    let zombie = stat.rfind(')').and_then(|i| stat.get(i + 2..i + 3)) == Some("Z");
-    !zombie && process_start_time(state.pid) == Some(state.pid_start_time)
 }
 
 #[cfg(test)]

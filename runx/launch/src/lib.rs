@@ -19,6 +19,12 @@ pub const SHARES_DIR: &str = "/runx/shares";
 
 /// xenstore keys, relative to the guest's own `/local/domain/<domid>/`.
 pub mod keys {
+    /// The absolute path the host uses for `key` of domain `domid` (the guest writes `key` relative
+    /// to its own domain).
+    pub fn of_domain(domid: u32, key: &str) -> String {
+        format!("/local/domain/{domid}/{key}")
+    }
+
     /// Written by the guest once the container's process has been started (value "1").
     pub const STARTED: &str = "data/runx/started";
     /// Written by the guest when the process ended: its exit code, or 128 + N after signal N.

@@ -34,10 +34,9 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         ListFormat::Table => {
             let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
             for (s, status) in &containers {
-                let pid = if *status == runx::state::Status::Stopped { 0 } else { s.pid };
                 rows.push(vec![
                     s.id.clone(),
-                    pid.to_string(),
+                    s.reported_pid(*status).to_string(),
                     status.as_str().to_owned(),
                     s.bundle.display().to_string(),
                     s.created.clone(),

@@ -11,11 +11,10 @@ pub struct Args {
 
 /// The runtime-spec state document, as runc prints it.
 pub fn document(state: &ContainerState, status: Status) -> serde_json::Value {
-    let pid = if status == Status::Stopped { 0 } else { state.pid };
     json!({
         "ociVersion": "1.0.2",
         "id": state.id,
-        "pid": pid,
+        "pid": state.reported_pid(status),
         "status": status.as_str(),
         "bundle": state.bundle,
         "rootfs": state.rootfs,
