@@ -16,11 +16,22 @@ use nix::sys::termios;
 use runx_launch::keys;
 use runx_xenstore::Xenstore;
 
-use crate::toolstack::{DomainState, Toolstack};
+use crate::toolstack::{DomainState, Shutdown, Toolstack};
 
 /// Exit status when the guest ended without saying how the process did (it crashed, or its
 /// kernel panicked).
 pub const GUEST_FAILED: i32 = 255;
+
+/// A container kernel's exit status, from how its domain ended: powered off is success, a
+/// reboot or a watchdog expiry are told apart from a crash.
+pub fn own_kernel_status(how: Shutdown) -> Option<i32> {
+    match how {
+        Shutdown::Poweroff => Some(0),
+        Shutdown::Reboot => Some(1),
+        Shutdown::Watchdog => Some(2),
+        Shutdown::Crash | Shutdown::Suspend | Shutdown::SoftReset => None,
+    }
+}
 /// How long the console may stay silent after the guest stopped before the monitor stops
 /// reading it: xenconsoled may still be copying the last output.
 const DRAIN_QUIET: Duration = Duration::from_millis(150);
@@ -239,7 +250,7 @@ impl<'a> Relay<'a> {
         match self.toolstack.state(self.guest.name) {
             Ok(None) => Ok(Some(Ended::Gone)),
             Ok(Some(state)) if state.domid != self.guest.domid || state.dying => Ok(Some(Ended::Gone)),
-            Ok(Some(state)) if state.shutdown || state.crashed => Ok(Some(Ended::Kept(state))),
+            Ok(Some(state)) if state.ended.is_some() => Ok(Some(Ended::Kept(state))),
             Ok(Some(_)) => Ok(None),
             Err(e) => {
                 eprintln!("runx: cannot read the state of domain {}: {e}", self.guest.name);
@@ -302,11 +313,15 @@ impl<'a> Relay<'a> {
     fn exit_status(&mut self, state: DomainState) -> i32 {
         let key = keys::of_domain(self.guest.domid, keys::EXIT_CODE);
         let reported = self.store.read(&key).ok().flatten().and_then(|v| v.trim().parse::<i32>().ok());
-        match reported {
+        let own_kernel = self.guest.own_kernel.then_some(state.ended).flatten().and_then(own_kernel_status);
+        match reported.or(own_kernel) {
             Some(code) => code,
-            None if self.guest.own_kernel && state.shutdown && !state.crashed => 0,
             None => {
-                let how = if state.crashed { "crashed" } else { "shut down" };
+                let how = match state.ended {
+                    Some(Shutdown::Crash) => "crashed",
+                    Some(Shutdown::Watchdog) => "was stopped by its watchdog",
+                    _ => "shut down",
+                };
                 eprintln!(
                     "runx: the guest of container {} {how} before reporting an exit status (see `xl dmesg` and /var/log/xen/xl-{}.log)",
                     self.guest.name, self.guest.name

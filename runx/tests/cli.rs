@@ -349,7 +349,7 @@ fn a_container_may_bring_its_own_kernel() {
     );
     fs::create_dir_all(bundle.join("rootfs/boot")).unwrap();
     fs::write(bundle.join("rootfs/boot/zephyr.elf"), b"elf").unwrap();
-    let (out, _) = xen.create("rtos", &bundle);
+    let (out, stdout) = xen.create("rtos", &bundle);
     assert!(out.status.success(), "{}", stderr(&out));
     let cfg = fs::read_to_string(xen.dir.join("state/last.cfg")).unwrap();
     assert!(
@@ -363,7 +363,28 @@ fn a_container_may_bring_its_own_kernel() {
     assert!(!cfg.contains("ramdisk"), "{cfg}");
     xen.run(&["start", "rtos"]);
     assert_eq!(wait_exit(xen.pid("rtos")), 0, "a poweroff is success");
+    assert_eq!(fs::read_to_string(stdout).unwrap(), "console=hvc0 app=blink\n", "the kernel's console is stdout");
     xen.run(&["delete", "rtos"]);
+}
+
+#[test]
+fn a_container_kernel_exit_status_says_how_its_domain_ended() {
+    let xen = FakeXen::new("reasons");
+    for (reason, status) in [("reboot", 1), ("watchdog", 2), ("crash", 255)] {
+        let bundle = xen.bundle(
+            reason,
+            &["app=blink", &format!("shutdown={reason}")],
+            json!({ "annotations": { "io.runx.kernel": "/boot/app.elf" } }),
+        );
+        fs::create_dir_all(bundle.join("rootfs/boot")).unwrap();
+        fs::write(bundle.join("rootfs/boot/app.elf"), b"elf").unwrap();
+        let (out, _) = xen.create(reason, &bundle);
+        assert!(out.status.success(), "{}", stderr(&out));
+        xen.run(&["start", reason]);
+        assert_eq!(wait_exit(xen.pid(reason)), status, "{reason}");
+        assert!(xen.run(&["delete", reason]).status.success());
+        assert!(!xen.domain_exists(reason), "{reason}: the domain is destroyed");
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! OCI image archives (the image-layout tarball `ctr images import` takes),
 //! built reproducibly from files in memory: sorted entries, fixed times.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use flate2::write::GzEncoder;
@@ -28,7 +29,7 @@ pub enum Entry {
 }
 
 impl Entry {
-    fn path(&self) -> &str {
+    pub fn path(&self) -> &str {
         match self {
             Entry::Dir { path, .. } | Entry::File { path, .. } | Entry::Symlink { path, .. } => path,
         }
@@ -44,6 +45,8 @@ pub struct Image {
     pub architecture: String,
     pub cmd: Vec<String>,
     pub env: Vec<String>,
+    /// Config labels, also written as the manifest's annotations.
+    pub labels: BTreeMap<String, String>,
     pub entries: Vec<Entry>,
 }
 
@@ -114,7 +117,7 @@ pub fn write(image: &Image, out: impl Write) -> Result<(), OciArchiveError> {
     let config = Blob::new(to_json(&json!({
         "architecture": image.architecture,
         "os": "linux",
-        "config": { "Env": image.env, "Cmd": image.cmd },
+        "config": { "Env": image.env, "Cmd": image.cmd, "Labels": image.labels },
         "rootfs": { "type": "layers", "diff_ids": [diff_id] },
     })));
     let manifest = Blob::new(to_json(&json!({
@@ -122,6 +125,7 @@ pub fn write(image: &Image, out: impl Write) -> Result<(), OciArchiveError> {
         "mediaType": MEDIA_MANIFEST,
         "config": { "mediaType": MEDIA_CONFIG, "digest": config.digest, "size": config.bytes.len() },
         "layers": [{ "mediaType": MEDIA_LAYER, "digest": layer.digest, "size": layer.bytes.len() }],
+        "annotations": image.labels,
     })));
     let index = to_json(&json!({
         "schemaVersion": 2,
@@ -165,6 +169,7 @@ mod tests {
             architecture: "amd64".into(),
             cmd: vec!["/bin/app".into()],
             env: vec!["PATH=/bin".into()],
+            labels: [("io.runx.kernel".to_owned(), "/boot/k".to_owned())].into(),
             entries: vec![
                 Entry::Symlink { path: "bin/sh".into(), target: "app".into() },
                 Entry::Dir { path: "bin".into(), mode: 0o755 },
@@ -206,6 +211,8 @@ mod tests {
         let config: serde_json::Value =
             serde_json::from_slice(&blob(manifest["config"]["digest"].as_str().unwrap())).unwrap();
         assert_eq!(config["config"]["Cmd"][0], "/bin/app");
+        assert_eq!(config["config"]["Labels"]["io.runx.kernel"], "/boot/k");
+        assert_eq!(manifest["annotations"]["io.runx.kernel"], "/boot/k");
 
         let layer = blob(manifest["layers"][0]["digest"].as_str().unwrap());
         let mut diff = Vec::new();

@@ -17,14 +17,24 @@ pub enum ToolstackError {
     Unreadable { command: String, output: String },
 }
 
+/// Why a domain shut down: the reason its kernel gave Xen (`SCHEDOP_shutdown`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    Poweroff,
+    Reboot,
+    Suspend,
+    Crash,
+    Watchdog,
+    SoftReset,
+}
+
 /// How a domain is, as `xl list` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DomainState {
     pub domid: u32,
     pub paused: bool,
-    /// Shut down (powered off or rebooted) and kept, see `on_poweroff = "preserve"`.
-    pub shutdown: bool,
-    pub crashed: bool,
+    /// Shut down and kept (`on_poweroff = "preserve"` and friends), and why.
+    pub ended: Option<Shutdown>,
     pub dying: bool,
 }
 

@@ -4,7 +4,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use super::{DomainState, Toolstack, ToolstackError};
+use super::{DomainState, Shutdown, Toolstack, ToolstackError};
 
 /// Runs `xl` from PATH.
 pub struct Xl;
@@ -95,7 +95,8 @@ impl Toolstack for Xl {
 }
 
 /// Reads one domain's row of `xl list`: `Name ID Mem VCPUs State Time(s)`, the state being
-/// six flag columns `rbpscd`.
+/// six flag columns `rbpsRd`, R the shutdown reason's letter (`-rscwS`: poweroff, reboot,
+/// suspend, crash, watchdog, soft reset).
 fn parse_list(output: &str, name: &str) -> Option<DomainState> {
     let row = output.lines().skip(1).find(|l| l.split_whitespace().next() == Some(name))?;
     let fields: Vec<&str> = row.split_whitespace().collect();
@@ -104,13 +105,17 @@ fn parse_list(output: &str, name: &str) -> Option<DomainState> {
     if flags.len() != 6 {
         return None;
     }
-    Some(DomainState {
-        domid,
-        paused: flags[2] == b'p',
-        shutdown: flags[3] == b's',
-        crashed: flags[4] == b'c',
-        dying: flags[5] == b'd',
-    })
+    let ended = match (flags[3], flags[4]) {
+        (b's', b'-') => Some(Shutdown::Poweroff),
+        (b's', b'r') => Some(Shutdown::Reboot),
+        (b's', b's') => Some(Shutdown::Suspend),
+        (b's', b'c') => Some(Shutdown::Crash),
+        (b's', b'w') => Some(Shutdown::Watchdog),
+        (b's', b'S') => Some(Shutdown::SoftReset),
+        (b'-', _) => None,
+        _ => return None,
+    };
+    Some(DomainState { domid, paused: flags[2] == b'p', ended, dying: flags[5] == b'd' })
 }
 
 #[cfg(test)]
@@ -122,10 +127,13 @@ mod tests {
         let out = "Name                                        ID   Mem VCPUs\tState\tTime(s)\n\
                    web                                          7    64     1     --p---       0.0\n";
         let s = parse_list(out, "web").unwrap();
-        assert_eq!(s, DomainState { domid: 7, paused: true, shutdown: false, crashed: false, dying: false });
-        let out = out.replace("--p---", "---s--");
-        assert!(parse_list(&out, "web").unwrap().shutdown);
-        assert!(parse_list(&out, "other").is_none());
+        assert_eq!(s, DomainState { domid: 7, paused: true, ended: None, dying: false });
+        for (flags, reason) in
+            [("---s--", Shutdown::Poweroff), ("---sc-", Shutdown::Crash), ("---sw-", Shutdown::Watchdog)]
+        {
+            assert_eq!(parse_list(&out.replace("--p---", flags), "web").unwrap().ended, Some(reason));
+        }
+        assert!(parse_list(out, "other").is_none());
         assert!(parse_list("Name ID\nweb 7 64 1 x 0.0\n", "web").is_none());
     }
 }

@@ -5,8 +5,9 @@ domains and their guests, and an `xl` client (this file, called as `xl`) that as
 The guest of a domain runs the launch spec found in its ramdisk, reading args[0] as a
 command: `echo WORDS`, `exit N`, `env` (prints env, cwd, uid:gid, hostname), `wait`
 (until a signal arrives through xenstore: prints it, exits 128+N), `crash`. A domain whose
-ramdisk holds no launch spec (a container's own kernel) powers off, or crashes when its
-command line says `crash`. Every `xl` call is appended to STATE/xl.log."""
+ramdisk holds no launch spec (a container's own kernel) behaves like the lab's baremetal test
+kernel: it prints its command line and shuts down for the reason a `shutdown=REASON` word
+names (poweroff when none). Every `xl` call is appended to STATE/xl.log."""
 
 import gzip, os, socket, struct, sys, threading, time
 
@@ -17,7 +18,9 @@ class Domain:
     def __init__(self, domid, config):
         self.domid, self.config = domid, config
         self.name = config["name"]
-        self.paused, self.shutdown, self.crashed, self.started = True, False, False, False
+        self.paused, self.started = True, False
+        # None while running, else xl's shutdown reason letter: "-" poweroff, "r", "s", "c", "w", "S".
+        self.reason = None
         self.master, self.slave = os.openpty()
 
 
@@ -63,7 +66,8 @@ class Store:
             if verb == "domid":
                 return 0, "%d\n" % dom.domid, ""
             if verb == "list":
-                flags = "--%s%s%s-" % ("p" if dom.paused else "-", "s" if dom.shutdown else "-", "c" if dom.crashed else "-")
+                ended = "-" if dom.reason is None else "s"
+                flags = "--%s%s%s-" % ("p" if dom.paused else "-", ended, dom.reason or "-")
                 return 0, "Name ID Mem VCPUs State Time(s)\n%s %d %s %s %s 0.1\n" % (
                     dom.name, dom.domid, dom.config.get("memory"), dom.config.get("vcpus"), flags), ""
             if verb == "pause":
@@ -110,13 +114,13 @@ class Store:
         os.close(dom.slave)
         self.fire("@releaseDomain")
 
-    def end(self, dom, code=None, crashed=False):
+    def end(self, dom, code=None, reason="-"):
         with self.lock:
             if dom.domid not in self.domains:
                 return
             if code is not None:
                 self.write("/local/domain/%d/data/runx/exit-code" % dom.domid, str(code))
-            dom.shutdown, dom.crashed = not crashed, crashed
+            dom.reason = reason
             self.fire("@releaseDomain")
 
     # the guest
@@ -124,7 +128,11 @@ class Store:
         spec = launch_spec(dom.config.get("ramdisk"))
         say = lambda text: os.write(dom.master, text.encode())
         if spec is None:
-            return self.end(dom, crashed="crash" in dom.config.get("extra", ""))
+            cmdline = dom.config.get("extra", "")
+            say(cmdline + "\n")
+            words = dict(w.split("=", 1) for w in cmdline.split() if "=" in w)
+            letters = {"poweroff": "-", "reboot": "r", "crash": "c", "watchdog": "w"}
+            return self.end(dom, reason=letters[words.get("shutdown", "poweroff")])
         import json
         process = json.loads(spec)["process"]
         args = process["args"]
@@ -150,7 +158,7 @@ class Store:
                 time.sleep(0.02)
             return
         if args[0] == "crash":
-            return self.end(dom, crashed=True)
+            return self.end(dom, reason="c")
         say("fake guest: unknown command %s\n" % args[0])
         return self.end(dom, 127)
 

@@ -9,6 +9,8 @@ use runx_tools::boot::board::Board;
 use runx_tools::boot::config::{DomU, Method};
 use runx_tools::boot::{self, Generated};
 use runx_tools::guest;
+use runx_tools::kernel_image::KernelImage;
+use runx_tools::oci_archive;
 use runx_tools::uimage::ScriptImage;
 use runx_tools::xl::{DomainConfig, GuestType};
 
@@ -73,6 +75,46 @@ enum Command {
         #[arg(long, short)]
         output: PathBuf,
     },
+    /// Write an OCI image archive (for `ctr images import`) that carries a kernel runx boots directly.
+    Image(ImageArgs),
+}
+
+#[derive(clap::Args)]
+struct ImageArgs {
+    /// The image reference, with a tag: e.g. example.com/rtos/ttc-timer:1.0
+    reference: String,
+    /// The kernel (Linux Image/bzImage/vmlinux, an RTOS or baremetal ELF); placed in /boot.
+    #[arg(long)]
+    kernel: PathBuf,
+    /// Its ramdisk; placed in /boot.
+    #[arg(long)]
+    ramdisk: Option<PathBuf>,
+    /// A folder whose contents become the rest of the container's rootfs.
+    #[arg(long)]
+    rootfs: Option<PathBuf>,
+    /// Image architecture (GOARCH spelling).
+    #[arg(long, default_value = host_goarch(), value_parser = ["amd64", "arm64"])]
+    arch: String,
+    /// An extra image label KEY=VALUE; repeatable.
+    #[arg(long = "label", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+    #[arg(long, short)]
+    output: PathBuf,
+    /// The default kernel command line (the image's Cmd; `ctr run IMAGE ID ARGS...` replaces it).
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+fn host_goarch() -> &'static str {
+    if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    }
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    text.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
 }
 
 #[derive(clap::Args)]
@@ -212,6 +254,29 @@ fn xl_config(args: XlConfigArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn kernel_image(args: ImageArgs) -> anyhow::Result<()> {
+    let spec = KernelImage {
+        reference: args.reference,
+        architecture: args.arch,
+        kernel: args.kernel,
+        ramdisk: args.ramdisk,
+        rootfs: args.rootfs,
+        args: args.args,
+        labels: args.labels.into_iter().collect(),
+    };
+    let image = spec.build()?;
+    let mut out = Vec::new();
+    oci_archive::write(&image, &mut out)?;
+    write_atomically(&args.output, &out)?;
+    eprintln!(
+        "wrote {} ({}): import it with `ctr images import {}`",
+        args.output.display(),
+        image.reference,
+        args.output.display()
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::BootScript { config, out, board, load, realtime } => {
@@ -223,6 +288,7 @@ fn main() -> anyhow::Result<()> {
             write_atomically(&output, &image.to_bytes()?)?;
         }
         Command::XlConfig(args) => xl_config(args)?,
+        Command::Image(args) => kernel_image(args)?,
         Command::GuestBase { runx_init, busybox, output } => {
             let mut out = Vec::new();
             guest::write_base(&runx_init, busybox.as_deref(), source_date_epoch()?, &mut out)?;

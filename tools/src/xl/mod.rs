@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+pub mod fragment;
+
 /// The guest types xl can build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuestType {
@@ -64,6 +66,8 @@ pub struct DomainConfig {
     pub cpupool: Option<String>,
     /// Scheduler weight cap in percent of one CPU (`cap`).
     pub cap: Option<u32>,
+    /// Credit scheduler weight relative to other domains (`cpu_weight`).
+    pub weight: Option<u32>,
     /// `MFN,NR_PAGES[@GFN]` entries, hexadecimal.
     pub iomem: Vec<String>,
     pub irqs: Vec<u32>,
@@ -95,6 +99,7 @@ impl DomainConfig {
             cpus: None,
             cpupool: None,
             cap: None,
+            weight: None,
             iomem: Vec::new(),
             irqs: Vec::new(),
             dtdev: Vec::new(),
@@ -153,6 +158,9 @@ impl DomainConfig {
         let _ = writeln!(out, "vcpus = {}", self.vcpus);
         if let Some(cap) = self.cap {
             let _ = writeln!(out, "cap = {cap}");
+        }
+        if let Some(weight) = self.weight {
+            let _ = writeln!(out, "cpu_weight = {weight}");
         }
         for (key, items) in [("iomem", &self.iomem), ("dtdev", &self.dtdev), ("pci", &self.pci), ("disk", &self.disks)]
         {

@@ -126,6 +126,7 @@ fn busybox_image(cache: &Cache, arch: Arch, busybox: &Path) -> Result<PathBuf> {
         architecture: arch.deb().into(),
         cmd: vec!["/bin/sh".into()],
         env: vec!["PATH=/bin".into()],
+        labels: Default::default(),
         entries,
     };
     let path = cache.root().join(format!("lab-busybox-{}.tar", arch.name()));

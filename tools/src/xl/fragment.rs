@@ -1,0 +1,290 @@
+//! xl.cfg fragments an admin writes (runx's named profiles): the xl.cfg(5) syntax, read into
+//! the typed settings runx knows, so that nothing reaches `xl create` as raw text.
+
+use super::DomainConfig;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("line {line}: {why}")]
+pub struct FragmentError {
+    pub line: usize,
+    pub why: String,
+}
+
+/// The keys a fragment may set.
+pub const KEYS: &[&str] =
+    &["memory", "vcpus", "cpus", "pool", "cap", "cpu_weight", "iomem", "irqs", "dtdev", "device_tree", "pci", "vuart"];
+
+/// The settings of one fragment: each one replaces (scalars) or extends (lists) a domain's.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Fragment {
+    pub memory_mib: Option<u64>,
+    pub vcpus: Option<u32>,
+    pub cpus: Option<String>,
+    pub cpupool: Option<String>,
+    pub cap: Option<u32>,
+    pub weight: Option<u32>,
+    pub iomem: Vec<String>,
+    pub irqs: Vec<u32>,
+    pub dtdev: Vec<String>,
+    pub device_tree: Option<String>,
+    pub pci: Vec<String>,
+    pub vuart: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    Text(String),
+    Number(u64),
+    List(Vec<Value>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Word(String),
+    Text(String),
+    Number(u64),
+    Equals,
+    Open,
+    Close,
+    Comma,
+    End,
+}
+
+/// Splits the text into tokens, each with its line; newlines and `;` end a setting.
+fn tokens(text: &str) -> Result<Vec<(usize, Token)>, FragmentError> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    let mut line = 1;
+    while let Some(c) = chars.next() {
+        let err = |why: String| FragmentError { line, why };
+        match c {
+            '\n' | ';' => {
+                out.push((line, Token::End));
+                if c == '\n' {
+                    line += 1;
+                }
+            }
+            '#' => {
+                while chars.peek().is_some_and(|&c| c != '\n') {
+                    chars.next();
+                }
+            }
+            c if c.is_whitespace() => {}
+            '=' => out.push((line, Token::Equals)),
+            '[' => out.push((line, Token::Open)),
+            ']' => out.push((line, Token::Close)),
+            ',' => out.push((line, Token::Comma)),
+            '"' | '\'' => {
+                let mut text = String::new();
+                loop {
+                    match chars.next() {
+                        Some(q) if q == c => break,
+                        Some('\\') => text.push(chars.next().ok_or_else(|| err("unfinished string".into()))?),
+                        Some('\n') | None => return Err(err("unfinished string".into())),
+                        Some(other) => text.push(other),
+                    }
+                }
+                out.push((line, Token::Text(text)));
+            }
+            c if c.is_ascii_alphanumeric() || c == '_' => {
+                let mut word = String::from(c);
+                while let Some(&next) = chars.peek().filter(|n| n.is_ascii_alphanumeric() || **n == '_') {
+                    word.push(next);
+                    chars.next();
+                }
+                let number = match word.strip_prefix("0x") {
+                    Some(hex) => u64::from_str_radix(hex, 16).ok(),
+                    None if c.is_ascii_digit() => word.parse().ok(),
+                    None => None,
+                };
+                match number {
+                    Some(n) => out.push((line, Token::Number(n))),
+                    None if c.is_ascii_digit() => return Err(err(format!("{word:?} is not a number"))),
+                    None => out.push((line, Token::Word(word))),
+                }
+            }
+            other => return Err(err(format!("unexpected {other:?}"))),
+        }
+    }
+    out.push((line, Token::End));
+    Ok(out)
+}
+
+/// Reads `key = value` settings.
+fn settings(text: &str) -> Result<Vec<(usize, String, Value)>, FragmentError> {
+    let tokens = tokens(text)?;
+    let mut at = 0;
+    let mut out = Vec::new();
+    let next_line = |at: usize| tokens.get(at).map_or(0, |(l, _)| *l);
+    while at < tokens.len() {
+        let line = next_line(at);
+        let err = |why: &str| FragmentError { line, why: why.to_owned() };
+        match &tokens[at].1 {
+            Token::End => at += 1,
+            Token::Word(key) => {
+                if tokens.get(at + 1).map(|t| &t.1) != Some(&Token::Equals) {
+                    return Err(err("expected `key = value`"));
+                }
+                at += 2;
+                let value = match tokens.get(at).map(|t| &t.1) {
+                    Some(Token::Text(t)) => Value::Text(t.clone()),
+                    Some(Token::Number(n)) => Value::Number(*n),
+                    Some(Token::Open) => {
+                        let mut items = Vec::new();
+                        loop {
+                            at += 1;
+                            match tokens.get(at).map(|t| &t.1) {
+                                Some(Token::End) | Some(Token::Comma) => {}
+                                Some(Token::Close) => break,
+                                Some(Token::Text(t)) => items.push(Value::Text(t.clone())),
+                                Some(Token::Number(n)) => items.push(Value::Number(*n)),
+                                _ => return Err(err("a list holds strings or numbers and ends with ]")),
+                            }
+                        }
+                        Value::List(items)
+                    }
+                    _ => return Err(err("expected a string, a number or a [list] after =")),
+                };
+                at += 1;
+                if !matches!(tokens.get(at).map(|t| &t.1), Some(Token::End)) {
+                    return Err(err("one setting per line"));
+                }
+                out.push((line, key.clone(), value));
+            }
+            _ => return Err(err("expected `key = value`")),
+        }
+    }
+    Ok(out)
+}
+
+impl Fragment {
+    pub fn parse(text: &str) -> Result<Self, FragmentError> {
+        let mut fragment = Fragment::default();
+        for (line, key, value) in settings(text)? {
+            let err = |why: String| FragmentError { line, why: format!("{key}: {why}") };
+            let number = |v: &Value| match v {
+                Value::Number(n) => u32::try_from(*n).map_err(|_| err(format!("{n} is too large"))),
+                _ => Err(err("expected a number".into())),
+            };
+            let positive = |n: u32| if n > 0 { Ok(n) } else { Err(err("must be at least 1".into())) };
+            let text = |v: &Value| match v {
+                Value::Text(t) if !t.chars().any(char::is_control) => Ok(t.clone()),
+                Value::Text(_) => Err(err("control characters cannot appear in xl.cfg".into())),
+                _ => Err(err("expected a \"string\"".into())),
+            };
+            let list = |v: &Value| match v {
+                Value::List(items) => Ok(items.clone()),
+                _ => Err(err("expected a [list]".into())),
+            };
+            match key.as_str() {
+                "memory" => fragment.memory_mib = Some(positive(number(&value)?)?.into()),
+                "vcpus" => fragment.vcpus = Some(positive(number(&value)?)?),
+                "cpus" => fragment.cpus = Some(text(&value)?),
+                "pool" => fragment.cpupool = Some(text(&value)?),
+                "cap" => fragment.cap = Some(number(&value)?),
+                "cpu_weight" => fragment.weight = Some(number(&value)?),
+                "device_tree" => fragment.device_tree = Some(text(&value)?),
+                "vuart" if text(&value)? == "sbsa_uart" => fragment.vuart = true,
+                "vuart" => return Err(err("the only virtual UART is \"sbsa_uart\"".into())),
+                "iomem" => fragment.iomem = list(&value)?.iter().map(text).collect::<Result<_, _>>()?,
+                "dtdev" => fragment.dtdev = list(&value)?.iter().map(text).collect::<Result<_, _>>()?,
+                "pci" => fragment.pci = list(&value)?.iter().map(text).collect::<Result<_, _>>()?,
+                "irqs" => fragment.irqs = list(&value)?.iter().map(number).collect::<Result<_, _>>()?,
+                _ => {
+                    return Err(FragmentError {
+                        line,
+                        why: format!(
+                            "{key} is not a setting runx takes from a profile: use some of {}",
+                            KEYS.join(", ")
+                        ),
+                    })
+                }
+            }
+        }
+        Ok(fragment)
+    }
+}
+
+impl DomainConfig {
+    /// Applies a fragment: its scalars replace the domain's, its lists add to them.
+    pub fn apply(&mut self, fragment: &Fragment) {
+        if let Some(memory) = fragment.memory_mib {
+            self.memory_mib = memory;
+        }
+        if let Some(vcpus) = fragment.vcpus {
+            self.vcpus = vcpus;
+        }
+        let replace = |target: &mut Option<String>, value: &Option<String>| {
+            if value.is_some() {
+                target.clone_from(value);
+            }
+        };
+        replace(&mut self.cpus, &fragment.cpus);
+        replace(&mut self.cpupool, &fragment.cpupool);
+        replace(&mut self.device_tree, &fragment.device_tree);
+        self.cap = fragment.cap.or(self.cap);
+        self.weight = fragment.weight.or(self.weight);
+        self.iomem.extend(fragment.iomem.iter().cloned());
+        self.irqs.extend(fragment.irqs.iter().copied());
+        self.dtdev.extend(fragment.dtdev.iter().cloned());
+        self.pci.extend(fragment.pci.iter().cloned());
+        self.vuart |= fragment.vuart;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xl::GuestType;
+
+    const TTC: &str = r#"
+# ZCU102 TTC0 for a baremetal timer app, on a pinned pcpu in the RT pool
+memory = 32
+vcpus = 1
+cpus = "3"
+pool = "rt"
+iomem = [ "0xff110,1" ]
+irqs = [ 68, 69,
+         70 ]   # one per counter
+dtdev = [ "/axi/timer@ff110000" ]
+device_tree = "/etc/runx/profiles/ttc.dtb"
+"#;
+
+    #[test]
+    fn reads_an_admin_profile() {
+        let f = Fragment::parse(TTC).unwrap();
+        assert_eq!(f.memory_mib, Some(32));
+        assert_eq!(f.cpus.as_deref(), Some("3"));
+        assert_eq!(f.cpupool.as_deref(), Some("rt"));
+        assert_eq!(f.iomem, ["0xff110,1"]);
+        assert_eq!(f.irqs, [68, 69, 70]);
+        assert_eq!(f.dtdev, ["/axi/timer@ff110000"]);
+        assert_eq!(f.device_tree.as_deref(), Some("/etc/runx/profiles/ttc.dtb"));
+    }
+
+    #[test]
+    fn a_profile_lands_in_the_rendered_config() {
+        let mut cfg = DomainConfig::new("ttc", GuestType::Pvh, "/k", 64, 2);
+        cfg.irqs = vec![10];
+        cfg.apply(&Fragment::parse(TTC).unwrap());
+        let text = cfg.render().unwrap();
+        for line in ["memory = 32\n", "vcpus = 1\n", "cpus = \"3\"\n", "pool = \"rt\"\n", "irqs = [ 10, 68, 69, 70 ]\n"]
+        {
+            assert!(text.contains(line), "{line:?} not in {text}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_runx_does_not_take() {
+        let err = |text: &str| Fragment::parse(text).unwrap_err();
+        assert_eq!(err("memory = 32\nextra = \"init=/bin/sh\"\n").line, 2);
+        assert!(err("kernel = \"/etc/shadow\"").why.contains("not a setting runx takes"));
+        assert!(err("memory = \"lots\"").why.contains("expected a number"));
+        assert!(err("memory = 0").why.contains("at least 1"));
+        assert!(err("cpus = \"3\" pool = \"rt\"").why.contains("one setting per line"));
+        assert!(err("iomem = [ \"0xff110,1\"").why.contains("ends with ]"));
+        assert!(err("pool = \"rt").why.contains("unfinished string"));
+        assert!(err("vuart = \"pl011\"").why.contains("sbsa_uart"));
+        assert!(err("irqs = [ 99999999999 ]").why.contains("too large"));
+    }
+}
