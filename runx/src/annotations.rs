@@ -5,25 +5,20 @@ use std::collections::HashMap;
 
 use runx_launch::RootfsMode;
 
-pub const PREFIX: &str = "io.runx.";
-/// A kernel inside the container's rootfs to boot instead of the host's guest kernel.
-pub const KERNEL: &str = "io.runx.kernel";
-/// A ramdisk inside the container's rootfs, with `io.runx.kernel`.
-pub const RAMDISK: &str = "io.runx.ramdisk";
+/// `io.runx.kernel`: a kernel inside the container's rootfs to boot instead of the host's guest
+/// kernel; `io.runx.ramdisk`: its ramdisk. `runx-tools image` writes them as image labels.
+pub use runx_tools::kernel_image::{ENV_KERNEL, ENV_RAMDISK, KERNEL, PREFIX, RAMDISK};
 /// `initramfs` or `disk`.
 pub const ROOTFS: &str = "io.runx.rootfs";
 /// Guest memory in MiB.
 pub const MEMORY: &str = "io.runx.memory";
 /// Guest vcpus.
 pub const VCPUS: &str = "io.runx.vcpus";
+/// Named profiles (comma-separated) from the host's `profiles_dir`; `allowed_profiles` decides.
+pub const PROFILE: &str = "io.runx.profile";
 
-pub const KNOWN: &[&str] = &[KERNEL, RAMDISK, ROOTFS, MEMORY, VCPUS];
-pub const ALLOWED_BY_DEFAULT: &[&str] = &[KERNEL, RAMDISK, ROOTFS, MEMORY, VCPUS];
-
-/// RunX's environment variables for a container kernel, read from `process.env`; they count as
-/// the `io.runx.kernel` / `io.runx.ramdisk` annotations.
-pub const ENV_KERNEL: &str = "RUNX_KERNEL";
-pub const ENV_RAMDISK: &str = "RUNX_RAMDISK";
+pub const KNOWN: &[&str] = &[KERNEL, RAMDISK, ROOTFS, MEMORY, VCPUS, PROFILE];
+pub const ALLOWED_BY_DEFAULT: &[&str] = &[KERNEL, RAMDISK, ROOTFS, MEMORY, VCPUS, PROFILE];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AnnotationError {
@@ -43,6 +38,7 @@ pub struct Requests {
     pub rootfs: Option<RootfsMode>,
     pub memory_mib: Option<u64>,
     pub vcpus: Option<u32>,
+    pub profiles: Vec<String>,
 }
 
 impl Requests {
@@ -88,6 +84,7 @@ impl Requests {
                     requests.vcpus =
                         Some(value.parse().ok().filter(|&v| v >= 1).ok_or_else(|| invalid("use a count, at least 1"))?)
                 }
+                PROFILE => requests.profiles = value.split(',').map(|p| p.trim().to_owned()).collect(),
                 _ => unreachable!("KNOWN lists every key matched here"),
             }
         }

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
+use crate::vm::VmConfig;
+
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     #[error("cannot read {path}: {source}: is --bundle the folder that holds config.json?")]
@@ -20,6 +22,8 @@ pub struct Bundle {
     pub spec: Spec,
     /// The rootfs, absolute.
     pub rootfs: PathBuf,
+    /// The `vm` object (runtime-spec 1.3), which oci-spec does not model.
+    pub vm: Option<VmConfig>,
 }
 
 impl Bundle {
@@ -28,8 +32,14 @@ impl Bundle {
             std::fs::canonicalize(dir).map_err(|source| BundleError::Read { path: dir.join("config.json"), source })?;
         let path = dir.join("config.json");
         let text = std::fs::read(&path).map_err(|source| BundleError::Read { path: path.clone(), source })?;
-        let spec: Spec = serde_json::from_slice(&text)
-            .map_err(|e| BundleError::Parse { path: path.clone(), message: e.to_string() })?;
+        let parse_error = |message: String| BundleError::Parse { path: path.clone(), message };
+        let mut json: serde_json::Value = serde_json::from_slice(&text).map_err(|e| parse_error(e.to_string()))?;
+        // oci-spec's model of `vm` predates hwConfig and requires vm.kernel: runx reads `vm` itself.
+        let vm = match json.as_object_mut().and_then(|o| o.remove("vm")) {
+            Some(vm) => Some(serde_json::from_value::<VmConfig>(vm).map_err(|e| parse_error(format!("vm: {e}")))?),
+            None => None,
+        };
+        let spec: Spec = serde_json::from_value(json).map_err(|e| parse_error(e.to_string()))?;
         let invalid = |what: String| BundleError::Invalid { path: path.clone(), what };
         let root =
             spec.root().as_ref().ok_or_else(|| invalid("root.path is missing: name the rootfs folder".into()))?;
@@ -41,7 +51,7 @@ impl Bundle {
         if process.args().as_ref().map_or(true, |args| args.is_empty()) {
             return Err(invalid("process.args is empty: name the program to run".into()));
         }
-        Ok(Self { dir, spec, rootfs })
+        Ok(Self { dir, spec, rootfs, vm })
     }
 
     pub fn process(&self) -> &oci_spec::runtime::Process {

@@ -40,6 +40,13 @@ pub struct HostConfig {
     pub allowed_annotations: Vec<String>,
     /// Disk use bound of the packed-rootfs cache, MiB (0 turns the cache off).
     pub archive_cache_mib: u64,
+    /// The folder of named profiles (`NAME.cfg`, xl settings) for `io.runx.profile`.
+    pub profiles_dir: PathBuf,
+    /// The profiles a container may select; the rest are refused.
+    pub allowed_profiles: Vec<String>,
+    /// Whether config.json's `vm` object (kernel, hwConfig: written by containerd's client,
+    /// never by an image) is honoured; false refuses bundles that carry one.
+    pub allow_vm_config: bool,
 }
 
 impl Default for HostConfig {
@@ -54,6 +61,9 @@ impl Default for HostConfig {
             root: PathBuf::from("/run/runx"),
             allowed_annotations: crate::annotations::ALLOWED_BY_DEFAULT.iter().map(|s| (*s).to_owned()).collect(),
             archive_cache_mib: 1024,
+            profiles_dir: PathBuf::from("/etc/runx/profiles"),
+            allowed_profiles: Vec::new(),
+            allow_vm_config: true,
         }
     }
 }
@@ -136,6 +146,9 @@ mod tests {
             "root",
             "allowed_annotations",
             "archive_cache_mib",
+            "profiles_dir",
+            "allowed_profiles",
+            "allow_vm_config",
         ] {
             assert!(uncommented.contains(&format!("{key} = ")), "{key} missing from {path}");
         }

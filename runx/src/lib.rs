@@ -14,5 +14,7 @@ pub mod launch;
 pub mod log;
 pub mod monitor;
 pub mod plan;
+pub mod profile;
 pub mod state;
 pub mod toolstack;
+pub mod vm;

@@ -11,6 +11,8 @@ use crate::bundle::Bundle;
 use crate::confine::{self, ConfineError};
 use crate::host_config::HostConfig;
 use crate::launch::{self, Launch, LaunchError};
+use crate::profile::{self, ProfileError};
+use crate::vm::{VmConfig, VmError};
 
 /// The block device a `disk` mode rootfs appears as in the guest.
 pub const ROOT_DEVICE: &str = "/dev/xvda";
@@ -31,6 +33,14 @@ pub enum PlanError {
     NoInitramfs(PathBuf),
     #[error("linux.resources: {0}")]
     Resources(String),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Vm(#[from] VmError),
+    #[error("config.json has a vm object, which this host does not allow: the admin sets allow_vm_config in /etc/runx/config.toml")]
+    VmNotAllowed,
+    #[error("config.json's vm.kernel and the container's own kernel (io.runx.kernel or RUNX_KERNEL) both name a kernel: drop one")]
+    TwoKernels,
 }
 
 /// What boots in the guest.
@@ -59,14 +69,37 @@ fn guest_type() -> GuestType {
     }
 }
 
+/// The `vm` object, if the host honours it.
+fn vm_config<'a>(bundle: &'a Bundle, host: &HostConfig) -> Result<Option<&'a VmConfig>, PlanError> {
+    match &bundle.vm {
+        Some(_) if !host.allow_vm_config => Err(PlanError::VmNotAllowed),
+        Some(vm) => {
+            vm.check()?;
+            Ok(Some(vm))
+        }
+        None => Ok(None),
+    }
+}
+
 pub fn plan(bundle: &Bundle, host: &HostConfig, name: &str) -> Result<Plan, PlanError> {
     let process = bundle.process();
     let env = process.env().clone().unwrap_or_default();
     let requests = Requests::parse(&bundle.annotations(), &env, &host.allowed_annotations)?;
     let resources = bundle.spec.linux().as_ref().and_then(|l| l.resources().clone());
     let limits = Limits::from_resources(resources.as_ref())?;
+    let vm = vm_config(bundle, host)?;
+    let vm_kernel = vm.and_then(|vm| vm.kernel.as_ref());
+    // What the admin adds, in order: vm.hwConfig, then each profile.
+    let mut admin = Vec::new();
+    if let Some(hw) = vm.and_then(|vm| vm.hw_config.as_ref()) {
+        admin.push(hw.fragment()?);
+    }
+    for name in &requests.profiles {
+        admin.push(profile::load(host, name)?);
+    }
 
     let (kernel, boot) = match &requests.kernel {
+        Some(_) if vm_kernel.is_some() => return Err(PlanError::TwoKernels),
         Some(path) => {
             let kernel = confine::regular_file(&bundle.rootfs, path, "container kernel")?;
             let ramdisk = match &requests.ramdisk {
@@ -76,16 +109,18 @@ pub fn plan(bundle: &Bundle, host: &HostConfig, name: &str) -> Result<Plan, Plan
             (kernel, Boot::Kernel { ramdisk })
         }
         None => {
-            if !host.kernel.is_file() {
-                return Err(PlanError::NoKernel(host.kernel.clone()));
+            let kernel = vm_kernel.map_or(&host.kernel, |k| &k.path);
+            let initramfs = vm_kernel.and_then(|k| k.initrd.as_ref()).unwrap_or(&host.initramfs);
+            if !kernel.is_file() {
+                return Err(PlanError::NoKernel(kernel.clone()));
             }
-            if !host.initramfs.is_file() {
-                return Err(PlanError::NoInitramfs(host.initramfs.clone()));
+            if !initramfs.is_file() {
+                return Err(PlanError::NoInitramfs(initramfs.clone()));
             }
             let mode = requests.rootfs.unwrap_or(host.rootfs);
             let readonly = bundle.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
             let launch = launch::from_oci(&bundle.spec, launch::rootfs(mode, readonly))?;
-            (host.kernel.clone(), Boot::Init { initramfs: host.initramfs.clone(), launch: Box::new(launch) })
+            (kernel.clone(), Boot::Init { initramfs: initramfs.clone(), launch: Box::new(launch) })
         }
     };
 
@@ -96,14 +131,18 @@ pub fn plan(bundle: &Bundle, host: &HostConfig, name: &str) -> Result<Plan, Plan
     domain.cap = limits.cap;
     domain.cpus = limits.cpus;
     domain.cmdline = Some(match &boot {
-        Boot::Init { .. } => host.cmdline.clone(),
+        Boot::Init { .. } => vm_kernel.map_or_else(|| host.cmdline.clone(), |k| k.parameters.join(" ")),
         Boot::Kernel { .. } => process.args().clone().unwrap_or_default().join(" "),
     });
     // Keep the domain when it ends, so that the monitor reads how it ended before destroying it.
     domain.on_poweroff = Some(Action::Preserve);
     domain.on_reboot = Some(Action::Preserve);
     domain.on_crash = Some(Action::Preserve);
-    Ok(Plan { domain, kernel, boot, memory_is_default: memory_mib.is_none() })
+    for fragment in &admin {
+        domain.apply(fragment);
+    }
+    let memory_is_default = memory_mib.is_none() && admin.iter().all(|f| f.memory_mib.is_none());
+    Ok(Plan { domain, kernel, boot, memory_is_default })
 }
 
 /// What `linux.resources` asks of the guest.

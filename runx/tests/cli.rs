@@ -313,6 +313,69 @@ fn bad_input_fails_clearly_and_leaves_nothing() {
 }
 
 #[test]
+fn admin_profiles_and_vm_hw_config_shape_the_domain() {
+    let xen = FakeXen::new("admin");
+    let profiles = xen.dir.join("profiles");
+    fs::create_dir_all(&profiles).unwrap();
+    fs::write(profiles.join("rt.cfg"), "# core 1 for the control loop\ncpus = \"1\"\nmemory = 40\ncap = 50\n").unwrap();
+    fs::write(profiles.join("ttc.cfg"), "iomem = [ \"0xff110,1\" ]\nirqs = [ 68, 69, 70 ]\n").unwrap();
+    fs::write(profiles.join("raw.cfg"), "extra = \"init=/bin/sh\"\n").unwrap();
+    let base = fs::read_to_string(xen.dir.join("config.toml")).unwrap();
+    let allow = |extra: &str| {
+        let text = format!(
+            "{base}profiles_dir = \"{}\"\nallowed_profiles = [\"rt\", \"ttc\", \"raw\"]\n{extra}",
+            profiles.display()
+        );
+        fs::write(xen.dir.join("config.toml"), text).unwrap();
+    };
+    allow("");
+
+    let bundle = xen.bundle("rt", &["echo", "rt"], json!({ "annotations": { "io.runx.profile": "rt,ttc" } }));
+    let (out, _) = xen.create("rt", &bundle);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cfg = fs::read_to_string(xen.dir.join("state/last.cfg")).unwrap();
+    for line in ["cpus = \"1\"", "memory = 40\n", "cap = 50", "iomem = [ \"0xff110,1\" ]", "irqs = [ 68, 69, 70 ]"] {
+        assert!(cfg.contains(line), "{line:?} not in {cfg}");
+    }
+    assert!(xen.run(&["delete", "rt"]).status.success());
+
+    let hw = json!({ "vm": { "hwConfig": {
+        "vcpus": 2, "memory": 50331648, "dtdevs": ["/amba/timer@ff110000"],
+        "iomems": [{ "firstMFN": 1044752, "nrMFNs": 1 }], "irqs": [68] } } });
+    let bundle = xen.bundle("hw", &["echo", "hw"], hw.clone());
+    let (out, _) = xen.create("hw", &bundle);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cfg = fs::read_to_string(xen.dir.join("state/last.cfg")).unwrap();
+    for line in [
+        "vcpus = 2",
+        "memory = 48\n",
+        "dtdev = [ \"/amba/timer@ff110000\" ]",
+        "iomem = [ \"0xff110,0x1\" ]",
+        "irqs = [ 68 ]",
+    ] {
+        assert!(cfg.contains(line), "{line:?} not in {cfg}");
+    }
+    assert!(xen.run(&["delete", "hw"]).status.success());
+
+    let refused = |id: &str, extra: Value, wanted: &str| {
+        let (out, _) = xen.create(id, &xen.bundle(id, &["echo"], extra));
+        let msg = last_error(&stderr(&out));
+        assert!(!out.status.success() && msg.contains(wanted), "{id}: {msg:?} should contain {wanted:?}");
+        assert!(!xen.state_dir(id).exists() && !xen.domain_exists(id), "{id}: left something behind");
+    };
+    refused("unlisted", json!({ "annotations": { "io.runx.profile": "gpu" } }), "profile \"gpu\" is not allowed");
+    refused("hostpath", json!({ "annotations": { "io.runx.profile": "../../etc/xen/dom0" } }), "is not valid");
+    refused("rawxl", json!({ "annotations": { "io.runx.profile": "raw" } }), "extra is not a setting runx takes");
+    refused(
+        "vmimage",
+        json!({ "vm": { "image": { "path": "/x.img", "format": "raw" } } }),
+        "vm.image is not supported",
+    );
+    allow("allow_vm_config = false\n");
+    refused("novm", hw, "which this host does not allow");
+}
+
+#[test]
 fn running_containers_are_deleted_only_by_force_and_ids_are_taken_once() {
     let xen = FakeXen::new("delete");
     let bundle = xen.bundle("wait", &["wait"], json!({}));
