@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use runx_launch::{keys, RootfsMode};
+use runx_launch::RootfsMode;
 use runx_xenstore::Xenstore;
 
 use crate::bundle::{Bundle, BundleError};
 use crate::container_id::{ContainerId, InvalidId};
+use crate::guest_signal;
 use crate::host_config::HostConfig;
 use crate::plan::{self, Boot, PlanError};
 use crate::state::{self, ContainerState, StateError, Status, Store};
@@ -47,6 +48,8 @@ pub enum ContainerError {
     NotStopped { id: String, status: &'static str },
     #[error("cannot send signal to container {id}: xenstore: {source}")]
     Signal { id: String, source: std::io::Error },
+    #[error(transparent)]
+    NotForKernel(#[from] guest_signal::NotForKernel),
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
     #[error("the monitor of container {id} did not start: {why}")]
@@ -143,6 +146,7 @@ impl Runtime {
             pid_start_time: state::process_start_time(pid).unwrap_or(0),
             domain_name: name,
             domid,
+            own_kernel,
             created: crate::log::now_rfc3339(),
             owner: owner(),
             annotations: bundle.annotations(),
@@ -238,9 +242,9 @@ impl Runtime {
             self.toolstack.destroy(&state.domain_name)?;
             return Ok(());
         }
-        let key = keys::of_domain(state.domid, keys::SIGNAL);
+        let (key, value) = guest_signal::request(state.domid, state.own_kernel, signal as i32)?;
         Xenstore::connect()
-            .and_then(|mut store| store.write(&key, &(signal as i32).to_string()))
+            .and_then(|mut store| store.write(&key, &value))
             .map_err(|source| ContainerError::Signal { id: state.id.clone(), source })
     }
 

@@ -9,6 +9,7 @@ pub mod bundle;
 pub mod confine;
 pub mod container;
 pub mod container_id;
+pub mod guest_signal;
 pub mod host_config;
 pub mod launch;
 pub mod log;

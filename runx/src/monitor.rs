@@ -16,6 +16,7 @@ use nix::sys::termios;
 use runx_launch::keys;
 use runx_xenstore::Xenstore;
 
+use crate::guest_signal;
 use crate::toolstack::{DomainState, Shutdown, Toolstack};
 
 /// Exit status when the guest ended without saying how the process did (it crashed, or its
@@ -49,6 +50,7 @@ const FORWARDED: &[Signal] = &[
     Signal::SIGUSR2,
     Signal::SIGWINCH,
     Signal::SIGCONT,
+    Signal::SIGPWR,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -296,9 +298,15 @@ impl<'a> Relay<'a> {
 
     fn forward_signals(&mut self) {
         while let Ok(Some(info)) = self.signals.read_signal() {
-            let key = keys::of_domain(self.guest.domid, keys::SIGNAL);
-            if let Err(e) = self.store.write(&key, &info.ssi_signo.to_string()) {
-                eprintln!("runx: cannot forward signal {} to the container: {e}", info.ssi_signo);
+            let signo = info.ssi_signo as i32;
+            if self.guest.own_kernel && signo == Signal::SIGWINCH as i32 {
+                continue; // a kernel's console has no window size to update
+            }
+            let delivered = guest_signal::request(self.guest.domid, self.guest.own_kernel, signo)
+                .map_err(|e| e.to_string())
+                .and_then(|(key, value)| self.store.write(&key, &value).map_err(|e| e.to_string()));
+            if let Err(e) = delivered {
+                eprintln!("runx: cannot forward signal {signo} to the container: {e}");
             }
         }
     }

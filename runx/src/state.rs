@@ -67,6 +67,9 @@ pub struct ContainerState {
     pub pid_start_time: u64,
     pub domain_name: String,
     pub domid: u32,
+    /// The guest boots the container's own kernel (no runx-init).
+    #[serde(default)]
+    pub own_kernel: bool,
     /// RFC 3339, UTC.
     pub created: String,
     pub owner: String,
@@ -241,6 +244,7 @@ mod tests {
             pid_start_time: process_start_time(std::process::id() as i32).unwrap(),
             domain_name: id.into(),
             domid: 3,
+            own_kernel: false,
             created: "2026-11-28T00:00:00Z".into(),
             owner: "root".into(),
             annotations: Default::default(),

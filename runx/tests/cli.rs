@@ -313,6 +313,26 @@ fn bad_input_fails_clearly_and_leaves_nothing() {
 }
 
 #[test]
+fn sigterm_asks_a_container_kernel_to_power_off() {
+    let xen = FakeXen::new("kterm");
+    let bundle = xen.bundle(
+        "linux",
+        &["console=hvc0", "wait=1"],
+        json!({ "process": { "env": ["RUNX_KERNEL=/boot/bzImage"] } }),
+    );
+    fs::create_dir_all(bundle.join("rootfs/boot")).unwrap();
+    fs::write(bundle.join("rootfs/boot/bzImage"), b"kernel").unwrap();
+    let (out, _) = xen.create("linux", &bundle);
+    assert!(out.status.success(), "{}", stderr(&out));
+    xen.run(&["start", "linux"]);
+    let out = xen.run(&["kill", "linux", "USR1"]);
+    assert!(stderr(&out).contains("signal 10 has no meaning for a container's own kernel"), "{}", stderr(&out));
+    assert!(xen.run(&["kill", "linux", "TERM"]).status.success());
+    assert_eq!(wait_exit(xen.pid("linux")), 0, "the kernel powered off");
+    assert!(xen.run(&["delete", "linux"]).status.success());
+}
+
+#[test]
 fn admin_profiles_and_vm_hw_config_shape_the_domain() {
     let xen = FakeXen::new("admin");
     let profiles = xen.dir.join("profiles");

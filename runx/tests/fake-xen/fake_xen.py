@@ -7,7 +7,8 @@ command: `echo WORDS`, `exit N`, `env` (prints env, cwd, uid:gid, hostname), `wa
 (until a signal arrives through xenstore: prints it, exits 128+N), `crash`. A domain whose
 ramdisk holds no launch spec (a container's own kernel) behaves like the lab's baremetal test
 kernel: it prints its command line and shuts down for the reason a `shutdown=REASON` word
-names (poweroff when none). Every `xl` call is appended to STATE/xl.log."""
+names (poweroff when none); with a `wait=1` word it first waits for Xen's shutdown request
+(control/shutdown), as a Linux guest would. Every `xl` call is appended to STATE/xl.log."""
 
 import gzip, os, socket, struct, sys, threading, time
 
@@ -131,6 +132,10 @@ class Store:
             cmdline = dom.config.get("extra", "")
             say(cmdline + "\n")
             words = dict(w.split("=", 1) for w in cmdline.split() if "=" in w)
+            if words.get("wait"):
+                key = "/local/domain/%d/control/shutdown" % dom.domid
+                while dom.domid in self.domains and self.data.get(key) != "poweroff":
+                    time.sleep(0.02)
             letters = {"poweroff": "-", "reboot": "r", "crash": "c", "watchdog": "w"}
             return self.end(dom, reason=letters[words.get("shutdown", "poweroff")])
         import json
