@@ -151,6 +151,9 @@ pub fn run(cache: &Cache, plan: Plan, cases: &[Case]) -> Result<Report> {
     share.add_file("guest/vmlinuz", &guest.kernel)?;
     share.add_file("guest/guest.cpio.gz", &guest.ramdisk)?;
     fs::write(share.dir.join("guest/lab-guest.cfg"), &guest.xl_config)?;
+    for (file, text) in &guest.devmem_configs {
+        fs::write(share.dir.join("guest").join(file), text)?;
+    }
     let (disk, tftp) = match plan {
         Plan::X86 => {
             let busybox = dom0.packages.join("bin/busybox");
