@@ -2,6 +2,7 @@
 //! dom0 built from Debian packages, running test payloads handed in through
 //! a 9p share and reporting results as structured lines.
 
+pub mod baremetal;
 pub mod cache;
 pub mod cases;
 pub mod debs;
