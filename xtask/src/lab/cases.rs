@@ -12,12 +12,10 @@ use super::cache::Cache;
 use super::payload::{Case, CaseResult, Share};
 use super::qemu::{self, Boot};
 use super::uboot::{self, Medium};
-use super::{baremetal, dom0, guest, rootfs, runx_guests, runx_runtime, Arch};
+use super::{dom0, guest, kernel_images, rootfs, runx_guests, runx_runtime, Arch};
 
 pub const XL_CREATE: Case =
     Case { name: "xl-create", script: include_str!("assets/cases/xl-create.sh"), timeout_secs: 180 };
-const BAREMETAL: Case =
-    Case { name: "baremetal", script: include_str!("assets/cases/baremetal.sh"), timeout_secs: 120 };
 const CONTAINERD_RUNC: Case =
     Case { name: "containerd-runc", script: include_str!("assets/cases/containerd-runc.sh"), timeout_secs: 300 };
 
@@ -72,9 +70,10 @@ impl Plan {
 /// Every boot the lab test makes on `arch`, with its cases.
 pub fn suite(arch: Arch) -> Vec<(Plan, Vec<Case>)> {
     match arch {
-        Arch::X86_64 => {
-            vec![(Plan::X86, vec![XL_CREATE, BAREMETAL, CONTAINERD_RUNC, runx_runtime::CASE, runx_guests::CASE])]
-        }
+        Arch::X86_64 => vec![(
+            Plan::X86,
+            vec![XL_CREATE, CONTAINERD_RUNC, runx_runtime::CASE, kernel_images::CASE, runx_guests::CASE],
+        )],
         Arch::Arm64 => vec![(Plan::Arm64Tftp, vec![XL_CREATE]), (Plan::Arm64DiskDom0less, vec![XL_CREATE])],
     }
 }
@@ -160,16 +159,17 @@ pub fn run(cache: &Cache, plan: Plan, cases: &[Case]) -> Result<Report> {
     }
     let (disk, tftp) = match plan {
         Plan::X86 => {
-            if has(cases, BAREMETAL) {
-                share.add_file("baremetal/xen-pv-hello", &baremetal::build(cache)?)?;
-            }
             let busybox = dom0.packages.join("bin/busybox");
             if has(cases, runx_guests::CASE) || has(cases, runx_guests::BENCH) {
                 runx_guests::stage(cache, &share, &busybox)?;
             }
-            let runtime = has(cases, runx_runtime::CASE) || has(cases, runx_runtime::BENCH);
+            let runtime =
+                has(cases, runx_runtime::CASE) || has(cases, runx_runtime::BENCH) || has(cases, kernel_images::CASE);
             if runtime {
                 runx_runtime::stage(cache, &share)?;
+            }
+            if has(cases, kernel_images::CASE) {
+                kernel_images::stage(cache, &share, &busybox)?;
             }
             if has(cases, CONTAINERD_RUNC) || runtime {
                 share.add_file("images/lab-busybox.tar", &busybox_image(cache, arch, &busybox)?)?;

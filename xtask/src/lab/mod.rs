@@ -9,6 +9,7 @@ pub mod debs;
 pub mod dom0;
 pub mod guest;
 pub mod guest_kernel;
+pub mod kernel_images;
 pub mod payload;
 pub mod progress;
 pub mod qemu;

@@ -54,3 +54,42 @@ start_containerd() {
         waited=$((waited + 1))
     done
 }
+
+# install_runx: puts the lab's runx, guest kernel and base initramfs where meta-runx installs
+# them on the dom0 disk, and imports the busybox image.
+install_runx() {
+    in_root install -D -m 0755 /host/runtime/runx /usr/sbin/runx
+    in_root install -D -m 0644 /host/runtime/kernel /usr/lib/runx/kernel
+    in_root install -D -m 0644 /host/runtime/initramfs.cpio /usr/lib/runx/initramfs.cpio
+    in_root ctr images import --all-platforms /host/images/lab-busybox.tar >/dev/null
+}
+
+# Checks of the runtime cases: each prints ok/FAIL; a case exits with $failed.
+IMG=docker.io/runx-lab/busybox:latest
+RUNX="--runtime io.containerd.runc.v2 --runc-binary /usr/sbin/runx"
+STATE=/rootfs/run/containerd/runc/default
+failed=0
+fail() { echo "FAIL: $*"; failed=1; }
+ok() { echo "ok: $*"; }
+# expect WHAT WANTED GOT
+expect() { if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: wanted [$2], got [$3]"; fi; }
+# contains WHAT NEEDLE HAYSTACK
+contains() { case "$3" in *"$2"*) ok "$1" ;; *) fail "$1: [$2] not in [$3]" ;; esac; }
+# no_leftovers WHAT: no guest domain and no runx state remain.
+no_leftovers() {
+    doms=$(xl list | awk 'NR > 1 && $1 != "Domain-0" { print $1 }')
+    expect "$1: no domain left" "" "$doms"
+    left=$(ls "$STATE" 2>/dev/null)
+    expect "$1: no runx state left" "" "$left"
+}
+# run_bg NAME OUT CTR-ARGS...: `ctr run --rm` in the background, output to OUT; sets $bg.
+run_bg() { name=$1 out=$2; shift 2; in_root ctr run --rm $RUNX "$@" > "$out" 2>&1 & bg=$!; }
+# wait_for FILE TEXT SECONDS
+wait_for() {
+    deadline=$(($(now_ms) + $3 * 1000))
+    until grep -q "$2" "$1" 2>/dev/null; do
+        [ "$(now_ms)" -ge "$deadline" ] && return 1
+        sleep 0.2
+    done
+}
+

@@ -1,9 +1,7 @@
 /*
  * A baremetal x86_64 Xen PV guest for the lab: it prints its command line on
  * the PV console and shuts down with the reason the command line names
- * (shutdown=poweroff|reboot|crash|watchdog; poweroff by default). The word
- * "nodrain" makes it shut down without waiting for xenconsoled to read the
- * console ring, to test what happens to output a guest leaves behind.
+ * (shutdown=poweroff|reboot|crash|watchdog; poweroff by default).
  *
  * It registers no trap table and no event callback: a fault crashes the
  * domain, and events stay masked (the builder starts PV vCPUs masked), so the
@@ -34,8 +32,6 @@
 
 /* How long to wait for xenconsoled, in TSC ticks: a few seconds at 1-3 GHz. */
 #define DRAIN_TICKS                 0x200000000
-
-#define NODRAIN                     0x80
 
 #define XEN_NOTE(type, desc) \
     .balign 4; .long 4, 2f - 1f, type; .asciz "Xen"; 1: desc; 2: .balign 4
@@ -87,9 +83,8 @@ copied:
     mov     %eax, CONS_OUT_PROD(%r13)           /* x86 keeps stores in order */
     call    notify
 
-    /* r15 = shutdown reason, ebp = nodrain; later words win. */
+    /* r15 = shutdown reason; later words win. */
     xor     %r15d, %r15d
-    xor     %ebp, %ebp
     lea     SI_CMD_LINE(%r12), %rsi
 word:
     cmpb    $' ', (%rsi)
@@ -127,11 +122,7 @@ mismatch:
 1:  lea     1(%rdi), %rdx
     jmp     entry
 match:
-    cmp     $NODRAIN, %eax
-    je      1f
     mov     %eax, %r15d
-    jmp     skip_word
-1:  mov     $1, %ebp
 skip_word:
     cmpb    $0, (%rsi)
     je      parsed
@@ -145,8 +136,6 @@ parsed:
      * (on_poweroff = "destroy") whatever it left in the ring is lost. Yield
      * until the ring is read, re-notifying in case xenconsoled bound the
      * event channel after the first one, but not forever. */
-    test    %ebp, %ebp
-    jnz     shutdown
     rdtsc
     shl     $32, %rdx
     or      %rax, %rdx
@@ -191,11 +180,10 @@ notify:
 
 /* Each word: the value it selects, then the word. */
 words:
-    .byte 0;       .asciz "shutdown=poweroff"
-    .byte 1;       .asciz "shutdown=reboot"
-    .byte 3;       .asciz "shutdown=crash"
-    .byte 4;       .asciz "shutdown=watchdog"
-    .byte NODRAIN; .asciz "nodrain"
+    .byte 0; .asciz "shutdown=poweroff"
+    .byte 1; .asciz "shutdown=reboot"
+    .byte 3; .asciz "shutdown=crash"
+    .byte 4; .asciz "shutdown=watchdog"
     .byte 0xff
 
 /* Xen fills this page with one 32-byte stub per hypercall before the guest runs. */

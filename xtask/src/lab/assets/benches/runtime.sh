@@ -7,12 +7,7 @@
 set -e
 . /host/case-lib.sh
 start_containerd
-in_root install -D -m 0755 /host/runtime/runx /usr/sbin/runx
-in_root install -D -m 0644 /host/runtime/kernel /usr/lib/runx/kernel
-in_root install -D -m 0644 /host/runtime/initramfs.cpio /usr/lib/runx/initramfs.cpio
-in_root ctr images import --all-platforms /host/images/lab-busybox.tar >/dev/null
-IMG=docker.io/runx-lab/busybox:latest
-RUNX="--runtime io.containerd.runc.v2 --runc-binary /usr/sbin/runx"
+install_runx
 ROOT=/run/containerd/runc/default
 
 # first_line_ms CMD...: milliseconds from starting CMD to its first output line.
