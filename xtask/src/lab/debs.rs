@@ -22,6 +22,13 @@ pub struct Deb {
     pub sha256: String,
 }
 
+impl Deb {
+    /// The package's name: what its file name (`NAME_VERSION_ARCH.deb`) starts with.
+    pub fn package(&self) -> &str {
+        self.file_name.split('_').next().unwrap_or(&self.file_name)
+    }
+}
+
 /// Parses `apt-get download --print-uris` lines:
 /// `'URI' FILE SIZE SHA256:HEX`.
 fn parse_print_uris(text: &str) -> Result<Vec<Deb>> {
@@ -92,12 +99,9 @@ pub fn fetch(cache: &Cache, arch: Arch, packages: &[String]) -> Result<Vec<PathB
     if !missing.is_empty() {
         let bytes: u64 = missing.iter().map(|d| d.size).sum();
         let step = Step::start(format!("downloading {} {} packages ({} MiB)", missing.len(), arch.deb(), bytes >> 20));
-        let names: Vec<String> = packages
-            .iter()
-            .zip(&debs)
-            .filter(|(_, d)| missing.contains(d))
-            .map(|(p, _)| format!("{p}:{}", arch.deb()))
-            .collect();
+        // By the names in the file names: apt lists the files in its own order (pre-dependencies
+        // first), not in the order the packages were asked for.
+        let names: Vec<String> = missing.iter().map(|d| format!("{}:{}", d.package(), arch.deb())).collect();
         cmd::output(Command::new("apt-get").arg("download").args(&names).current_dir(&dir))?;
         step.done();
     }
@@ -143,6 +147,7 @@ mod tests {
                 sha256: "732c9135".into()
             }]
         );
+        assert_eq!(debs[0].package(), "busybox-static");
         assert!(parse_print_uris("'uri' file 12 MD5Sum:ab\n").is_err());
     }
 }
