@@ -55,7 +55,7 @@ enum Task {
     Demo(LabOptions),
     /// Run the benchmarks side by side with their baselines and print ratios.
     Bench(LabOptions),
-    /// Build the runx guest kernel (tinyconfig + meta-runx's fragments) and print its path.
+    /// Build the runx guest kernel (tinyconfig + meta-runx's fragments) and print its path (default: x86_64).
     GuestKernel(LabOptions),
     /// Everything CI runs: fmt, clippy, unit tests, the arm64 cross-build, meta-runx's checks, the lab on both arches.
     Ci(LabOptions),
@@ -104,7 +104,10 @@ fn main() -> Result<ExitCode> {
         Task::Demo(opts) => demo(&opts.cache()?, &opts.arches(&[Arch::Arm64]))?,
         Task::Bench(opts) => bench::run(&opts.cache()?, &opts.arches(&Arch::ALL))?,
         Task::GuestKernel(opts) => {
-            println!("{}", lab::guest_kernel::build(&opts.cache()?)?.display());
+            let cache = opts.cache()?;
+            for arch in opts.arches(&[Arch::X86_64]) {
+                println!("{}", lab::guest_kernel::build(&cache, arch)?.display());
+            }
             true
         }
         Task::YoctoCrates { check, lockfile } => {

@@ -13,7 +13,7 @@ use runx_tools::oci_archive;
 
 use super::cache::Cache;
 use super::payload::{Case, Share};
-use super::{baremetal, guest_kernel};
+use super::{baremetal, guest_kernel, Arch};
 
 pub const CASE: Case =
     Case { name: "kernel-containers", script: include_str!("assets/cases/kernel-containers.sh"), timeout_secs: 600 };
@@ -79,7 +79,7 @@ pub fn stage(cache: &Cache, share: &Share, busybox: &Path) -> Result<()> {
     let linux = KernelImage {
         reference: "docker.io/runx-lab/linux-kernel:latest".into(),
         architecture: "amd64".into(),
-        kernel: guest_kernel::build(cache)?,
+        kernel: guest_kernel::build(cache, Arch::X86_64)?,
         ramdisk: Some(ramdisk),
         rootfs: None,
         args: ["console=hvc0", "quiet", "greeting=hello"].map(str::to_owned).to_vec(),

@@ -276,7 +276,7 @@ fn xl_config(test: &GuestTest) -> Result<String> {
 /// Puts the kernel, the per-test ramdisks and configs, and the test list into the share.
 pub fn stage(cache: &Cache, share: &Share, busybox: &Path) -> Result<()> {
     let runx_init = build_runx_init(Arch::X86_64)?;
-    let kernel = guest_kernel::build(cache)?;
+    let kernel = guest_kernel::build(cache, Arch::X86_64)?;
     let tree = container_tree(cache, busybox)?;
     let dir = share.dir.join("runx");
     fs::create_dir_all(&dir)?;

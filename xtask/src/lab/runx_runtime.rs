@@ -31,7 +31,7 @@ fn build_runx() -> Result<PathBuf> {
 pub fn stage(cache: &Cache, share: &Share) -> Result<()> {
     let runx = build_runx()?;
     let runx_init = runx_guests::build_runx_init(Arch::X86_64)?;
-    let kernel = guest_kernel::build(cache)?;
+    let kernel = guest_kernel::build(cache, Arch::X86_64)?;
     share.add_file("runtime/runx", &runx)?;
     share.add_file("runtime/kernel", &kernel)?;
     guest::write_base(&runx_init, None, 0, fs::File::create(share.dir.join("runtime/initramfs.cpio"))?)?;
