@@ -210,20 +210,25 @@ pub fn tests() -> Vec<GuestTest> {
 }
 
 /// Builds runx-init as a static binary for `arch` (glibc, crt-static: no runtime dependencies).
+/// Static builds live in target/static/: in target/TRIPLE/ they would take turns with the
+/// dynamic ones (`cargo xtask ci` cross-builds arm64 that way), each rebuilding the other.
 pub fn build_runx_init(arch: Arch) -> Result<PathBuf> {
     let triple = match arch {
         Arch::X86_64 => "x86_64-unknown-linux-gnu",
         Arch::Arm64 => "aarch64-unknown-linux-gnu",
     };
+    let target_dir = super::workspace_root()?.join("target/static");
     let flags_var = format!("CARGO_TARGET_{}_RUSTFLAGS", triple.to_uppercase().replace('-', "_"));
     let step = Step::start(format!("building runx-init for {triple} (static)"));
     cmd::output(
         cmd::cargo()?
             .args(["build", "--release", "--package", "runx-init", "--target", triple])
+            .arg("--target-dir")
+            .arg(&target_dir)
             .env(flags_var, "-C target-feature=+crt-static"),
     )?;
     step.done();
-    Ok(super::workspace_root()?.join("target").join(triple).join("release/runx-init"))
+    Ok(target_dir.join(triple).join("release/runx-init"))
 }
 
 /// A small container root: busybox and its applets, the folders the tests use.
