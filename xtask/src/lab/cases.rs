@@ -27,7 +27,8 @@ pub const LAB_IMAGE: &str = "docker.io/runx-lab/busybox:latest";
 pub enum Plan {
     /// QEMU loads Xen and dom0 directly; dom0 gets the debootstrap disk.
     X86,
-    /// u-boot fetches a generated boot.scr and the images over TFTP.
+    /// u-boot fetches a generated boot.scr and the images over TFTP; dom0 gets its disk (the
+    /// unpacked containerd) when a case needs containerd.
     Arm64Tftp,
     /// u-boot loads a generated boot.scr and the images from a virtio disk; the script also
     /// starts a dom0less guest that prints on Xen's console.
@@ -74,7 +75,10 @@ pub fn suite(arch: Arch) -> Vec<(Plan, Vec<Case>)> {
             Plan::X86,
             vec![XL_CREATE, CONTAINERD_RUNC, runx_runtime::CASE, kernel_images::CASE, runx_guests::CASE],
         )],
-        Arch::Arm64 => vec![(Plan::Arm64Tftp, vec![XL_CREATE]), (Plan::Arm64DiskDom0less, vec![XL_CREATE])],
+        Arch::Arm64 => vec![
+            (Plan::Arm64Tftp, vec![XL_CREATE, runx_runtime::ARM64_CASE]),
+            (Plan::Arm64DiskDom0less, vec![XL_CREATE]),
+        ],
     }
 }
 
@@ -157,29 +161,33 @@ pub fn run(cache: &Cache, plan: Plan, cases: &[Case]) -> Result<Report> {
     for (file, text) in &guest.devmem_configs {
         fs::write(share.dir.join("guest").join(file), text)?;
     }
+    let busybox = dom0.packages.join("bin/busybox");
+    if has(cases, runx_guests::CASE) || has(cases, runx_guests::BENCH) {
+        runx_guests::stage(cache, &share, &busybox)?;
+    }
+    let runtime =
+        [runx_runtime::CASE, runx_runtime::BENCH, runx_runtime::ARM64_CASE, runx_runtime::DEMO, kernel_images::CASE]
+            .into_iter()
+            .any(|case| has(cases, case));
+    if runtime {
+        runx_runtime::stage(cache, &share, arch)?;
+    }
+    if has(cases, kernel_images::CASE) {
+        kernel_images::stage(cache, &share, &busybox)?;
+    }
+    // containerd lives on dom0's disk, mounted at /rootfs.
+    let rootfs = if has(cases, CONTAINERD_RUNC) || runtime {
+        share.add_file("images/lab-busybox.tar", &busybox_image(cache, arch, &busybox)?)?;
+        Some(rootfs::build(cache, arch)?)
+    } else {
+        None
+    };
     let (disk, tftp) = match plan {
-        Plan::X86 => {
-            let busybox = dom0.packages.join("bin/busybox");
-            if has(cases, runx_guests::CASE) || has(cases, runx_guests::BENCH) {
-                runx_guests::stage(cache, &share, &busybox)?;
-            }
-            let runtime =
-                has(cases, runx_runtime::CASE) || has(cases, runx_runtime::BENCH) || has(cases, kernel_images::CASE);
-            if runtime {
-                runx_runtime::stage(cache, &share)?;
-            }
-            if has(cases, kernel_images::CASE) {
-                kernel_images::stage(cache, &share, &busybox)?;
-            }
-            if has(cases, CONTAINERD_RUNC) || runtime {
-                share.add_file("images/lab-busybox.tar", &busybox_image(cache, arch, &busybox)?)?;
-                (Some(rootfs::build(cache, arch)?), None)
-            } else {
-                (None, None)
-            }
-        }
-        Plan::Arm64Tftp => (None, Some(uboot::prepare(&run_dir.join("boot"), &dom0, &guest, Medium::Tftp, false)?)),
+        Plan::X86 => (rootfs, None),
+        // u-boot's distro boot finds no boot script on dom0's disk and goes on to DHCP and TFTP.
+        Plan::Arm64Tftp => (rootfs, Some(uboot::prepare(&run_dir.join("boot"), &dom0, &guest, Medium::Tftp, false)?)),
         Plan::Arm64DiskDom0less => {
+            anyhow::ensure!(rootfs.is_none(), "the arm64 disk boot has no second disk for dom0's rootfs");
             (Some(uboot::prepare(&run_dir.join("boot"), &dom0, &guest, Medium::VirtioDisk, true)?), None)
         }
     };

@@ -18,7 +18,8 @@ use super::{debs, Arch};
 use crate::cmd;
 
 const INIT: &str = include_str!("assets/dom0-init.sh");
-const XL_CONF: &str = "# lab dom0: no ballooning, dom0 memory is fixed on Xen's command line\nautoballoon=\"off\"\n";
+pub const XL_CONF: &str =
+    "# lab dom0: no ballooning, dom0 memory is fixed on Xen's command line\nautoballoon=\"off\"\n";
 
 /// Kernel modules dom0 loads at boot, in this order (deps come from modules.dep).
 const MODULES: &[&str] = &[
@@ -48,8 +49,9 @@ const TOOLS: &[&str] = &[
     "usr/bin/xenstore",
 ];
 
-/// Packages unpacked into dom0 besides the kernel and the hypervisor.
-const PACKAGES: &[&str] = &[
+/// Packages unpacked into dom0 besides the kernel and the hypervisor (and, on arm64, into dom0's
+/// disk: see rootfs.rs).
+pub const PACKAGES: &[&str] = &[
     "busybox-static",
     "xen-utils-4.17",
     "xenstore-utils",
@@ -159,7 +161,7 @@ fn stage_root(unpacked: &Path, root: &Path, arch: Arch, kernel_version: &str) ->
     fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")?;
     fs::write(root.join("etc/group"), "root:x:0:\n")?;
     copy_modules(unpacked, root, kernel_version)?;
-    check_libraries(root, arch)
+    check_libraries(root, arch, TOOLS)
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<()> {
@@ -215,10 +217,10 @@ fn module_closure(modules_dep: &str, modules_builtin: &str, wanted: &[&str]) -> 
     Ok(files)
 }
 
-/// Fails when a dom0 tool needs a shared library that is not in the image.
-fn check_libraries(root: &Path, arch: Arch) -> Result<()> {
+/// Fails when one of `tools` (paths under `root`) needs a shared library that is not in `root`.
+pub fn check_libraries(root: &Path, arch: Arch, tools: &[&str]) -> Result<()> {
     let search = [format!("lib/{}", arch.triplet()), format!("usr/lib/{}", arch.triplet())];
-    let mut todo: Vec<PathBuf> = TOOLS.iter().map(|t| root.join(t)).collect();
+    let mut todo: Vec<PathBuf> = tools.iter().map(|t| root.join(t)).collect();
     let mut seen = BTreeSet::new();
     while let Some(binary) = todo.pop() {
         let dynamic = cmd::stdout(Command::new("readelf").arg("-d").arg(&binary))?;
@@ -230,11 +232,7 @@ fn check_libraries(root: &Path, arch: Arch) -> Result<()> {
             let found = search.iter().map(|dir| root.join(dir).join(lib)).find(|p| p.exists());
             match found {
                 Some(path) => todo.push(fs::canonicalize(&path).unwrap_or(path)),
-                None => bail!(
-                    "{} needs {lib}, which no dom0 package provides: add its Debian package to PACKAGES in {}",
-                    binary.display(),
-                    file!()
-                ),
+                None => bail!("{} needs {lib}, which no package provides: add its Debian package (PACKAGES in dom0.rs; CONTAINERD in rootfs.rs for the arm64 disk)", binary.display()),
             }
         }
     }

@@ -1,5 +1,6 @@
-//! The runtime's end-to-end case: containerd 1.6 in the x86_64 dom0 runs containers through
+//! The runtime's end-to-end cases: containerd 1.6 in dom0 runs containers through
 //! `ctr run --runc-binary /usr/sbin/runx`, each in its own Xen guest on the runx kernel.
+//! x86_64 runs the full case; arm64 runs a short one in the lab, and the demo.
 
 use std::fs;
 use std::path::PathBuf;
@@ -18,22 +19,109 @@ pub const CASE: Case =
 /// Writes the runx-start, runx-vs-runc and runx-state measurements, and CPU lines.
 pub const BENCH: Case = Case { name: "runtime", script: include_str!("assets/benches/runtime.sh"), timeout_secs: 1200 };
 
-/// The runtime as the lab's dom0 runs it (x86_64, the host's glibc = the dom0 disk's).
-fn build_runx() -> Result<PathBuf> {
-    let step = Step::start("building runx (release)");
-    cmd::output(cmd::cargo()?.args(["build", "--release", "--package", "runx"]))?;
+/// The arm64 case: `echo` reaches ctr's stdout, `exit 42` is ctr's exit code.
+pub const ARM64_CASE: Case = Case {
+    name: "containerd-runx-arm64",
+    script: include_str!("assets/cases/containerd-runx-arm64.sh"),
+    timeout_secs: 600,
+};
+/// `cargo xtask demo`: one container, its command, output and exit status in `demo/`.
+pub const DEMO: Case = Case { name: "demo", script: include_str!("assets/cases/demo.sh"), timeout_secs: 600 };
+
+/// The runtime as the lab's dom0 runs it: dynamically linked against the host's glibc, which is
+/// the dom0 disk's (both Debian 12). arm64 comes from the same cross-build as `cargo xtask ci`
+/// makes, so that the two share it.
+fn build_runx(arch: Arch) -> Result<PathBuf> {
+    let target = super::workspace_root()?.join("target");
+    let mut cargo = cmd::cargo()?;
+    let binary = match arch {
+        Arch::X86_64 => {
+            cargo.args(["build", "--release", "--package", "runx"]);
+            target.join("release/runx")
+        }
+        Arch::Arm64 => {
+            cargo.args(crate::ci::arm64_build());
+            target.join("aarch64-unknown-linux-gnu/release/runx")
+        }
+    };
+    let step = Step::start(match arch {
+        Arch::X86_64 => "building runx (release)",
+        Arch::Arm64 => "cross-building runx, runx-init and runx-tools for arm64 (release, as cargo xtask ci does)",
+    });
+    cmd::output(&mut cargo)?;
     step.done();
-    Ok(super::workspace_root()?.join("target/release/runx"))
+    Ok(binary)
 }
 
 /// Puts what the runtime's packages install into the share, under `runtime/`: the runx binary,
-/// the guest kernel and the base initramfs with runx-init.
-pub fn stage(cache: &Cache, share: &Share) -> Result<()> {
-    let runx = build_runx()?;
-    let runx_init = runx_guests::build_runx_init(Arch::X86_64)?;
-    let kernel = guest_kernel::build(cache, Arch::X86_64)?;
+/// the guest kernel and the base initramfs with runx-init, all for `arch`.
+pub fn stage(cache: &Cache, share: &Share, arch: Arch) -> Result<()> {
+    let runx = build_runx(arch)?;
+    let runx_init = runx_guests::build_runx_init(arch)?;
+    let kernel = guest_kernel::build(cache, arch)?;
     share.add_file("runtime/runx", &runx)?;
     share.add_file("runtime/kernel", &kernel)?;
     guest::write_base(&runx_init, None, 0, fs::File::create(share.dir.join("runtime/initramfs.cpio"))?)?;
     Ok(())
+}
+
+/// What the demo's container ran, printed and exited with, as dom0 left it in the share.
+pub struct DemoRun {
+    pub command: String,
+    pub output: String,
+    pub status: String,
+}
+
+impl DemoRun {
+    pub fn read(share: &Share) -> Self {
+        let read = |name: &str| share.read(&format!("demo/{name}"));
+        Self {
+            command: read("command").trim().to_owned(),
+            output: read("output"),
+            status: read("status").trim().to_owned(),
+        }
+    }
+
+    /// The demo passed when the container printed its line on `arch` and exited 0.
+    pub fn check(&self, arch: Arch) -> std::result::Result<(), String> {
+        let line = demo_line(arch);
+        if self.command.is_empty() {
+            return Err("dom0 never ran the container (see the case log)".to_owned());
+        }
+        if !self.output.lines().any(|l| l.trim_end() == line) {
+            return Err(format!("the container did not print {line:?}"));
+        }
+        if self.status != "0" {
+            return Err(format!("the container exited with status {:?}, not 0", self.status));
+        }
+        Ok(())
+    }
+}
+
+/// The line the demo's container prints on `arch` (demo.sh names the arch as `uname -m` does,
+/// aarch64 as arm64).
+pub fn demo_line(arch: Arch) -> String {
+    format!("hello from a runx container on {} Xen", arch.name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_needs_the_containers_line_and_status_0() {
+        let run = |output: &str, status: &str| DemoRun {
+            command: "ctr run ...".into(),
+            output: output.into(),
+            status: status.into(),
+        };
+        assert_eq!(run("hello from a runx container on arm64 Xen\n", "0").check(Arch::Arm64), Ok(()));
+        let err = run("ctr: failed to create shim task\n", "1").check(Arch::Arm64).unwrap_err();
+        assert!(err.contains("did not print \"hello from a runx container on arm64 Xen\""), "{err}");
+        let err = run("hello from a runx container on arm64 Xen\n", "255").check(Arch::Arm64).unwrap_err();
+        assert!(err.contains("255"), "{err}");
+        assert!(run("hello from a runx container on arm64 Xen", "0").check(Arch::X86_64).is_err());
+        let never = DemoRun { command: String::new(), output: String::new(), status: String::new() };
+        assert!(never.check(Arch::Arm64).unwrap_err().contains("never ran"));
+    }
 }
