@@ -45,7 +45,8 @@ fn packs_a_kernel_its_label_env_and_command_line() {
     let index: Value = serde_json::from_slice(&files.iter().find(|(p, _)| p == "index.json").unwrap().1).unwrap();
     assert_eq!(index["manifests"][0]["annotations"]["io.containerd.image.name"], "example.com/rtos/blinky:1.0");
     assert_eq!(index["manifests"][0]["platform"]["architecture"], "arm64");
-    let manifest: Value = serde_json::from_slice(&blob(&files, index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&blob(&files, index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
     let config: Value = serde_json::from_slice(&blob(&files, manifest["config"]["digest"].as_str().unwrap())).unwrap();
     assert_eq!(config["config"]["Labels"]["io.runx.kernel"], "/boot/blinky.elf");
     assert_eq!(config["config"]["Labels"]["org.example.board"], "zcu102");
