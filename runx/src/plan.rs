@@ -138,6 +138,7 @@ pub fn plan(bundle: &Bundle, host: &HostConfig, name: &str) -> Result<Plan, Plan
     domain.on_poweroff = Some(Action::Preserve);
     domain.on_reboot = Some(Action::Preserve);
     domain.on_crash = Some(Action::Preserve);
+    domain.on_watchdog = Some(Action::Preserve);
     for fragment in &admin {
         domain.apply(fragment);
     }

@@ -444,6 +444,9 @@ fn a_container_may_bring_its_own_kernel() {
     );
     assert!(cfg.contains("extra = \"console=hvc0 app=blink\""), "{cfg}");
     assert!(!cfg.contains("ramdisk"), "{cfg}");
+    for action in ["on_poweroff", "on_reboot", "on_crash", "on_watchdog"] {
+        assert!(cfg.contains(&format!("{action} = \"preserve\"")), "the monitor reads how it ended: {cfg}");
+    }
     xen.run(&["start", "rtos"]);
     assert_eq!(wait_exit(xen.pid("rtos")), 0, "a poweroff is success");
     assert_eq!(fs::read_to_string(stdout).unwrap(), "console=hvc0 app=blink\n", "the kernel's console is stdout");

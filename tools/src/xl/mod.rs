@@ -83,6 +83,8 @@ pub struct DomainConfig {
     pub on_poweroff: Option<Action>,
     pub on_reboot: Option<Action>,
     pub on_crash: Option<Action>,
+    /// What Xen does when the guest's watchdog expires (`on_watchdog`).
+    pub on_watchdog: Option<Action>,
 }
 
 impl DomainConfig {
@@ -110,6 +112,7 @@ impl DomainConfig {
             on_poweroff: None,
             on_reboot: None,
             on_crash: None,
+            on_watchdog: None,
         }
     }
 
@@ -147,9 +150,12 @@ impl DomainConfig {
         if self.vuart {
             string("vuart", "sbsa_uart")?;
         }
-        for (key, action) in
-            [("on_poweroff", self.on_poweroff), ("on_reboot", self.on_reboot), ("on_crash", self.on_crash)]
-        {
+        for (key, action) in [
+            ("on_poweroff", self.on_poweroff),
+            ("on_reboot", self.on_reboot),
+            ("on_crash", self.on_crash),
+            ("on_watchdog", self.on_watchdog),
+        ] {
             if let Some(action) = action {
                 string(key, action.as_str())?;
             }
