@@ -7,6 +7,7 @@
 pub mod annotations;
 pub mod bundle;
 pub mod confine;
+pub mod console_ring;
 pub mod container;
 pub mod container_id;
 pub mod guest_signal;

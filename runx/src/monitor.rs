@@ -16,6 +16,7 @@ use nix::sys::termios;
 use runx_launch::keys;
 use runx_xenstore::Xenstore;
 
+use crate::console_ring::ConsoleRing;
 use crate::guest_signal;
 use crate::toolstack::{DomainState, Shutdown, Toolstack};
 
@@ -37,6 +38,8 @@ pub fn own_kernel_status(how: Shutdown) -> Option<i32> {
 /// reading it: xenconsoled may still be copying the last output.
 const DRAIN_QUIET: Duration = Duration::from_millis(150);
 const CONSOLE_WAIT: Duration = Duration::from_secs(20);
+/// How long the monitor waits for xenconsoled to empty the console ring of a guest that ended.
+const RING_WAIT: Duration = Duration::from_secs(10);
 /// Once the guest reported an exit status, how often the monitor looks whether it is down.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
 
@@ -176,6 +179,9 @@ impl<'a> Relay<'a> {
                 break ended;
             }
         };
+        if matches!(ended, Ended::Kept(_)) {
+            self.wait_ring_emptied();
+        }
         self.drain_console();
         let status = match ended {
             Ended::Gone => 128 + Signal::SIGKILL as i32,
@@ -307,6 +313,29 @@ impl<'a> Relay<'a> {
                 .and_then(|(key, value)| self.store.write(&key, &value).map_err(|e| e.to_string()));
             if let Err(e) = delivered {
                 eprintln!("runx: cannot forward signal {signo} to the container: {e}");
+            }
+        }
+    }
+
+    /// Relays the console until xenconsoled has taken the guest's last output out of its ring
+    /// (the domain is kept until then). Without privcmd (not in dom0) only the quiet time of
+    /// `drain_console` is left.
+    fn wait_ring_emptied(&mut self) {
+        let key = format!("/local/domain/{}/console/ring-ref", self.guest.domid);
+        let frame = self.store.read(&key).ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
+        let Some(ring) = frame.and_then(|f| ConsoleRing::map(self.guest.domid, f).ok()) else { return };
+        let deadline = Instant::now() + RING_WAIT;
+        while self.console_open && ring.unread() > 0 {
+            if Instant::now() >= deadline {
+                eprintln!(
+                    "runx: xenconsoled did not read the last {} bytes container {} wrote within {RING_WAIT:?}: they are lost",
+                    ring.unread(),
+                    self.guest.name
+                );
+                return;
+            }
+            if readable(self.console.as_fd(), Duration::from_millis(10)).unwrap_or(false) {
+                self.console_open = self.copy_console();
             }
         }
     }
