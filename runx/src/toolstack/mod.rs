@@ -15,6 +15,8 @@ pub enum ToolstackError {
     Failed { command: String, message: String },
     #[error("`{command}` printed something runx cannot read: {output:?}")]
     Unreadable { command: String, output: String },
+    #[error("cannot find the domid of domain {name} in xenstore: {why}: is xenstored running?")]
+    Lookup { name: String, why: String },
 }
 
 /// Why a domain shut down: the reason its kernel gave Xen (`SCHEDOP_shutdown`).

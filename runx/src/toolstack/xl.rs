@@ -4,39 +4,58 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use runx_xenstore::Xenstore;
+
 use super::{DomainState, Shutdown, Toolstack, ToolstackError};
 
 /// Runs `xl` from PATH.
 pub struct Xl;
 
-fn run<I, S>(args: I) -> Result<Output, ToolstackError>
+/// Runs `xl ARGS`; returns the command line (for messages) and what it did.
+fn run<I, S>(args: I) -> Result<(String, Output), ToolstackError>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
     let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
     let command = format!("xl {}", args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "));
-    Command::new("xl")
-        .args(&args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|source| ToolstackError::Spawn { command, source })
+    match Command::new("xl").args(&args).stdin(std::process::Stdio::null()).output() {
+        Ok(output) => Ok((command, output)),
+        Err(source) => Err(ToolstackError::Spawn { command, source }),
+    }
 }
 
 fn checked<I, S>(args: I) -> Result<String, ToolstackError>
 where
-    I: IntoIterator<Item = S> + Clone,
+    I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let output = run(args.clone())?;
+    let (command, output) = run(args)?;
     if output.status.success() {
         return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
     }
-    let command = format!(
-        "xl {}",
-        args.into_iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
-    );
     Err(ToolstackError::Failed { command, message: failure_message(&output) })
+}
+
+/// The domid of the domain called `name`, read from xenstore: what `xl domid` looks up, without
+/// starting another xl (each one costs a process start in dom0).
+fn domid_by_name(name: &str) -> Result<u32, ToolstackError> {
+    let lookup = || -> std::io::Result<Option<u32>> {
+        let mut store = Xenstore::connect()?;
+        let mut found = None;
+        for entry in store.directory("/local/domain")?.unwrap_or_default() {
+            let Ok(domid) = entry.parse::<u32>() else { continue };
+            if store.read(&format!("/local/domain/{domid}/name"))?.as_deref() == Some(name) {
+                found = found.max(Some(domid));
+            }
+        }
+        Ok(found)
+    };
+    match lookup() {
+        Ok(Some(domid)) => Ok(domid),
+        Ok(None) => Err(ToolstackError::Lookup { name: name.to_owned(), why: "no domain has that name".into() }),
+        Err(e) => Err(ToolstackError::Lookup { name: name.to_owned(), why: e.to_string() }),
+    }
 }
 
 /// xl's own words for a failure: its stderr without the noise lines, or the exit status.
@@ -58,8 +77,7 @@ fn gone(message: &str) -> bool {
 impl Toolstack for Xl {
     fn create_paused(&self, config: &Path, name: &str) -> Result<u32, ToolstackError> {
         checked([OsStr::new("create"), OsStr::new("-p"), config.as_os_str()])?;
-        let out = checked(["domid", name])?;
-        out.trim().parse().map_err(|_| ToolstackError::Unreadable { command: format!("xl domid {name}"), output: out })
+        domid_by_name(name)
     }
 
     fn unpause(&self, name: &str) -> Result<(), ToolstackError> {
@@ -78,19 +96,13 @@ impl Toolstack for Xl {
     }
 
     fn state(&self, name: &str) -> Result<Option<DomainState>, ToolstackError> {
-        let output = run(["list", name])?;
+        let (command, output) = run(["list", name])?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         if !output.status.success() {
             let message = failure_message(&output);
-            return if gone(&message) {
-                Ok(None)
-            } else {
-                Err(ToolstackError::Failed { command: format!("xl list {name}"), message })
-            };
+            return if gone(&message) { Ok(None) } else { Err(ToolstackError::Failed { command, message }) };
         }
-        parse_list(&stdout, name)
-            .map(Some)
-            .ok_or(ToolstackError::Unreadable { command: format!("xl list {name}"), output: stdout })
+        parse_list(&stdout, name).map(Some).ok_or(ToolstackError::Unreadable { command, output: stdout })
     }
 }
 

@@ -12,7 +12,7 @@ names (poweroff when none); with a `wait=1` word it first waits for Xen's shutdo
 
 import gzip, os, socket, struct, sys, threading, time
 
-XS_DEBUG, XS_READ, XS_WATCH, XS_WRITE, XS_RM, XS_WATCH_EVENT, XS_ERROR = 0, 2, 4, 11, 13, 15, 16
+XS_DEBUG, XS_DIRECTORY, XS_READ, XS_WATCH, XS_WRITE, XS_RM, XS_WATCH_EVENT, XS_ERROR = 0, 1, 2, 4, 11, 13, 15, 16
 
 
 class Domain:
@@ -218,6 +218,10 @@ def serve_requests(store, conn):
                     send(conn, XS_ERROR, req, b"ENOENT\0")
                 else:
                     send(conn, XS_READ, req, value.encode())
+            elif kind == XS_DIRECTORY:
+                prefix = parts[0].decode().rstrip("/") + "/"
+                children = sorted({k[len(prefix):].split("/")[0] for k in store.data if k.startswith(prefix)})
+                send(conn, XS_DIRECTORY, req, b"".join(c.encode() + b"\0" for c in children))
             elif kind == XS_WRITE:
                 store.write(parts[0].decode(), b"\0".join(parts[1:]).decode())
                 send(conn, XS_WRITE, req, b"OK\0")

@@ -9,6 +9,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
+const XS_DIRECTORY: u32 = 1;
 const XS_READ: u32 = 2;
 const XS_WATCH: u32 = 4;
 const XS_WRITE: u32 = 11;
@@ -166,6 +167,20 @@ impl Xenstore {
     pub fn read(&mut self, path: &str) -> io::Result<Option<String>> {
         match self.request(XS_READ, &nul_terminated(&[path])) {
             Ok(value) => Ok(Some(String::from_utf8_lossy(&value).into_owned())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The names of `path`'s children, or None when it does not exist.
+    pub fn directory(&mut self, path: &str) -> io::Result<Option<Vec<String>>> {
+        match self.request(XS_DIRECTORY, &nul_terminated(&[path])) {
+            Ok(list) => Ok(Some(
+                list.split(|&b| b == 0)
+                    .filter(|name| !name.is_empty())
+                    .map(|name| String::from_utf8_lossy(name).into_owned())
+                    .collect(),
+            )),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
