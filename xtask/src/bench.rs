@@ -22,7 +22,7 @@ const GUEST_BOOT: Case =
 const MEASURES: &[(&str, &[&str])] = &[
     ("guest-boot", &["guest-boot"]),
     ("runx-init-boot", &["runx-init-boot"]),
-    ("runtime", &["runx-start", "runx-vs-runc", "runx-state"]),
+    ("runtime", &["runx-start", "runx-direct-start", "runx-vs-runc", "runx-state"]),
 ];
 
 /// One benchmark's measurements, in milliseconds.

@@ -1,8 +1,11 @@
 # The runtime through containerd 1.6, against its floors in the same boot:
 #   runx-start:  `ctr run` with runx to its first output line, against a bare `xl create` of the
 #                same kernel whose /init prints a line (to that line in xenconsoled's log);
+#   runx-direct-start: `runx create` + `runx start` of a bundle running the same program, without
+#                containerd, to its first output line, against the same floor;
 #   runx-vs-runc: the same `ctr run` with runx, against stock runc;
-#   runx-state:  20 `runx state` calls, against 20 `runc state` calls on a running container.
+#   runx-state:  20 `runx state` calls, against 20 `runc state` calls on a running container,
+#                both run straight from dom0 (the disk's binaries and libraries, no chroot).
 # And runx's own CPU time for create+start+delete (its --debug log, xl excluded) as CPU lines.
 set -e
 . /host/case-lib.sh
@@ -26,7 +29,27 @@ floor_ms() {
     wait_gone bench-bare 60 >/dev/null
 }
 
+# The floor's program as a runx bundle.
+direct=/rootfs/tmp/direct-bundle
+mkdir -p $direct/rootfs/bin
+cp /host/runx/bare-init $direct/rootfs/bin/hello
+cat > $direct/config.json <<'JSON'
+{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["/bin/hello"],"env":["PATH=/bin"],"cwd":"/","user":{"uid":0,"gid":0}}}
+JSON
+direct_ms() {
+    id=direct-$1 out=/tmp/direct.out
+    start=$(now_ms)
+    in_root runx --root /run/runx-bench create --bundle /tmp/direct-bundle "$id" > $out 2>&1
+    in_root runx --root /run/runx-bench start "$id"
+    until grep -q "first instruction" $out; do sleep 0.01; done
+    echo $(($(now_ms) - start))
+    until in_root runx --root /run/runx-bench state "$id" | grep -q stopped; do sleep 0.1; done
+    in_root runx --root /run/runx-bench delete "$id"
+}
+
 for round in 1 2 3 4 5; do
+    record_bench runx-direct-start baseline "$(floor_ms)"
+    record_bench runx-direct-start candidate "$(direct_ms "$round")"
     record_bench runx-start baseline "$(floor_ms)"
     record_bench runx-start candidate "$(first_line_ms in_root ctr run --rm $RUNX $IMG "rs-$round" echo first)"
     record_bench runx-vs-runc baseline "$(first_line_ms in_root ctr run --rm $IMG "rc-$round" echo first)"
@@ -37,14 +60,18 @@ done
 in_root ctr run -d $RUNX $IMG st-runx sleep 600
 in_root ctr run -d $IMG st-runc sleep 600
 sleep 2
+export LD_LIBRARY_PATH=/rootfs/lib/x86_64-linux-gnu:/rootfs/usr/lib/x86_64-linux-gnu
+/rootfs/usr/sbin/runc --root $ROOT state st-runc >/dev/null || echo "runc does not run from dom0"
+/rootfs/usr/sbin/runx --root $ROOT state st-runx >/dev/null || echo "runx does not run from dom0"
 for round in 1 2 3 4 5; do
     start=$(now_ms)
-    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do in_root runc --root $ROOT state st-runc >/dev/null; done
+    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do /rootfs/usr/sbin/runc --root $ROOT state st-runc >/dev/null; done
     record_bench runx-state baseline $(($(now_ms) - start))
     start=$(now_ms)
-    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do in_root runx --root $ROOT state st-runx >/dev/null; done
+    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do /rootfs/usr/sbin/runx --root $ROOT state st-runx >/dev/null; done
     record_bench runx-state candidate $(($(now_ms) - start))
 done
+unset LD_LIBRARY_PATH
 for c in st-runx st-runc; do
     in_root ctr task kill -s SIGKILL $c
     sleep 1
