@@ -95,7 +95,7 @@ pub fn run(toolstack: &dyn Toolstack, guest: &Guest<'_>, ready: OwnedFd) -> Resu
 }
 
 fn open_console(store: &mut Xenstore, domid: u32) -> Result<OwnedFd, MonitorError> {
-    let key = format!("/local/domain/{domid}/console/tty");
+    let key = keys::of_domain(domid, "console/tty");
     let deadline = Instant::now() + CONSOLE_WAIT;
     let mut watching = false;
     let path = loop {
@@ -321,7 +321,7 @@ impl<'a> Relay<'a> {
     /// (the domain is kept until then). Without privcmd (not in dom0) only the quiet time of
     /// `drain_console` is left.
     fn wait_ring_emptied(&mut self) {
-        let key = format!("/local/domain/{}/console/ring-ref", self.guest.domid);
+        let key = keys::of_domain(self.guest.domid, "console/ring-ref");
         let frame = self.store.read(&key).ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
         let Some(ring) = frame.and_then(|f| ConsoleRing::map(self.guest.domid, f).ok()) else { return };
         let deadline = Instant::now() + RING_WAIT;

@@ -64,16 +64,11 @@ fn boot_path(file: &Path) -> Result<String, KernelImageError> {
 fn folder_entries(root: &Path) -> Result<Vec<Entry>, KernelImageError> {
     let mut entries = Vec::new();
     for entry in walkdir::WalkDir::new(root).min_depth(1) {
-        let entry = entry.map_err(|e| KernelImageError::Read {
-            path: e.path().unwrap_or(root).to_owned(),
-            source: e.into_io_error().unwrap_or_else(|| std::io::Error::other("file-system loop")),
-        })?;
+        let entry = entry
+            .map_err(|e| KernelImageError::Read { path: e.path().unwrap_or(root).to_owned(), source: e.into() })?;
         let path = entry.path();
         let relative = path.strip_prefix(root).expect("walkdir stays under its root").to_string_lossy().into_owned();
-        let meta = entry.metadata().map_err(|e| KernelImageError::Read {
-            path: path.to_owned(),
-            source: e.into_io_error().unwrap_or_else(|| std::io::Error::other("unreadable")),
-        })?;
+        let meta = entry.metadata().map_err(|e| KernelImageError::Read { path: path.to_owned(), source: e.into() })?;
         let mode = meta.permissions().mode() & 0o7777;
         let file_type = entry.file_type();
         entries.push(if file_type.is_dir() {
@@ -103,7 +98,7 @@ impl KernelImage {
         if !entries.iter().any(|e| matches!(e, Entry::Dir { path, .. } if path == BOOT_DIR)) {
             entries.push(Entry::Dir { path: BOOT_DIR.into(), mode: 0o755 });
         }
-        let files = [(&Some(self.kernel.clone()), KERNEL, ENV_KERNEL), (&self.ramdisk, RAMDISK, ENV_RAMDISK)];
+        let files = [(Some(&self.kernel), KERNEL, ENV_KERNEL), (self.ramdisk.as_ref(), RAMDISK, ENV_RAMDISK)];
         for (file, label, variable) in files {
             let Some(file) = file else { continue };
             let path = boot_path(file)?;
