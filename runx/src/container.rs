@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use runx_launch::RootfsMode;
+use runx_launch::{keys, RootfsMode};
 use runx_xenstore::Xenstore;
 
 use crate::bundle::{Bundle, BundleError};
@@ -46,6 +46,8 @@ pub enum ContainerError {
     WrongState { action: &'static str, id: String, status: &'static str },
     #[error("cannot delete container {id} that is not stopped: {status}")]
     NotStopped { id: String, status: &'static str },
+    #[error("cannot start container {id}: xenstore: {source}: is xenstored running?")]
+    Start { id: String, source: std::io::Error },
     #[error("cannot send signal to container {id}: xenstore: {source}")]
     Signal { id: String, source: std::io::Error },
     #[error(transparent)]
@@ -123,11 +125,13 @@ impl Runtime {
         let io = |what| move |source| ContainerError::Io { what, path: dir.join(XL_CONFIG), source };
         fs::write(&config, plan.domain.render()?).map_err(io("cannot write the xl config"))?;
         rollback.domain = Some(name.clone());
-        let domid = self.toolstack.create_paused(&config, &name)?;
+        let own_kernel = matches!(plan.boot, Boot::Kernel { .. });
+        // A kernel of the container's own cannot wait for `start`: only Xen can hold it back.
+        let created_paused = own_kernel || !self.host.boot_on_create;
+        let domid = self.toolstack.create(&config, &name, created_paused)?;
 
         let (ready_read, ready_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| ContainerError::Monitor { id: name.clone(), why: e.to_string() })?;
-        let own_kernel = matches!(plan.boot, Boot::Kernel { .. });
         let pid = (options.spawn_monitor)(&name, domid, own_kernel, ready_write)
             .map_err(|e| ContainerError::Monitor { id: name.clone(), why: e.to_string() })?;
         let mut answer = String::new();
@@ -147,6 +151,7 @@ impl Runtime {
             domain_name: name,
             domid,
             own_kernel,
+            created_paused,
             created: crate::log::now_rfc3339(),
             owner: owner(),
             annotations: bundle.annotations(),
@@ -227,7 +232,14 @@ impl Runtime {
             Status::Stopped => return Err(ContainerError::NotRunning),
             other => return Err(ContainerError::WrongState { action: "start", id: state.id, status: other.as_str() }),
         }
-        self.toolstack.unpause(&state.domain_name)?;
+        if !state.own_kernel {
+            Xenstore::connect()
+                .and_then(|mut store| store.write(&keys::of_domain(state.domid, keys::START), "1"))
+                .map_err(|source| ContainerError::Start { id: state.id.clone(), source })?;
+        }
+        if state.created_paused {
+            self.toolstack.unpause(&state.domain_name)?;
+        }
         state.status = Status::Running;
         self.store.save(&state)?;
         Ok(())

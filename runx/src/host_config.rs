@@ -47,6 +47,10 @@ pub struct HostConfig {
     /// Whether config.json's `vm` object (kernel, hwConfig: written by containerd's client,
     /// never by an image) is honoured; false refuses bundles that carry one.
     pub allow_vm_config: bool,
+    /// Whether `create` lets a runx-init guest boot (it then waits in the guest for `start`)
+    /// rather than keeping the domain paused until `start`: the boot overlaps what containerd
+    /// does between the two calls. Containers with their own kernel are always created paused.
+    pub boot_on_create: bool,
 }
 
 impl Default for HostConfig {
@@ -64,6 +68,7 @@ impl Default for HostConfig {
             profiles_dir: PathBuf::from("/etc/runx/profiles"),
             allowed_profiles: Vec::new(),
             allow_vm_config: true,
+            boot_on_create: true,
         }
     }
 }
@@ -149,6 +154,7 @@ mod tests {
             "profiles_dir",
             "allowed_profiles",
             "allow_vm_config",
+            "boot_on_create",
         ] {
             assert!(uncommented.contains(&format!("{key} = ")), "{key} missing from {path}");
         }

@@ -66,6 +66,7 @@ pub fn from_oci(oci: &Spec, rootfs: Rootfs) -> Result<Launch, LaunchError> {
         hostname: oci.hostname().clone().filter(|h| !h.is_empty()),
         rootfs,
         mounts,
+        wait_for_start: true,
     };
     spec.check().map_err(|e| LaunchError::Spec(e.to_string()))?;
     Ok(Launch { spec, shares })

@@ -70,6 +70,11 @@ pub struct ContainerState {
     /// The guest boots the container's own kernel (no runx-init).
     #[serde(default)]
     pub own_kernel: bool,
+    /// The domain was created paused: `start` unpauses it. Otherwise it booted at `create` and
+    /// runx-init waits for `start`'s xenstore key. (States written before boot_on_create existed
+    /// lack the field: their domains were all created paused.)
+    #[serde(default = "created_paused_by_default")]
+    pub created_paused: bool,
     /// RFC 3339, UTC.
     pub created: String,
     pub owner: String,
@@ -213,6 +218,10 @@ pub fn monitor_alive(state: &ContainerState) -> bool {
     state.pid > 0 && matches!(stat(state.pid), Some((letter, start)) if letter != 'Z' && start == state.pid_start_time)
 }
 
+fn created_paused_by_default() -> bool {
+    true
+}
+
 impl ContainerState {
     /// The pid to report: the monitor's, or 0 once the container has stopped (as runc does).
     pub fn reported_pid(&self, status: Status) -> i32 {
@@ -245,6 +254,7 @@ mod tests {
             domain_name: id.into(),
             domid: 3,
             own_kernel: false,
+            created_paused: false,
             created: "2026-11-28T00:00:00Z".into(),
             owner: "root".into(),
             annotations: Default::default(),

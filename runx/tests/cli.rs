@@ -7,7 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
-use nix::sys::wait::{waitpid, WaitStatus};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 
@@ -150,11 +150,16 @@ fn merge(base: &mut Value, extra: Value) {
     }
 }
 
-/// Waits for the monitor like containerd's shim does, and returns its exit status.
+/// Waits for the monitor like containerd's shim does, and returns its exit status; a monitor
+/// still running after 30 s fails the test instead of hanging it.
 fn wait_exit(pid: i32) -> i32 {
-    match waitpid(Pid::from_raw(pid), None).unwrap() {
-        WaitStatus::Exited(_, code) => code,
-        other => panic!("monitor {pid} ended with {other:?}"),
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)).unwrap() {
+            WaitStatus::Exited(_, code) => return code,
+            WaitStatus::StillAlive if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            other => panic!("monitor {pid}: {other:?} after 30 s"),
+        }
     }
 }
 
@@ -186,7 +191,6 @@ fn a_container_runs_prints_and_exits_through_its_lifecycle() {
     assert_eq!(state["bundle"], bundle.canonicalize().unwrap().to_str().unwrap());
     let mode = fs::metadata(xen.state_dir("c1")).unwrap();
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o700);
-    assert!(xen.xl_log().contains("create -p"), "{}", xen.xl_log());
 
     assert!(xen.run(&["start", "c1"]).status.success());
     assert_eq!(wait_exit(pid), 0);
@@ -203,6 +207,33 @@ fn a_container_runs_prints_and_exits_through_its_lifecycle() {
         stderr(&out).contains("container \\\"c1\\\" does not exist")
             || stderr(&out).contains("container \"c1\" does not exist")
     );
+}
+
+#[test]
+fn a_created_container_runs_its_process_only_at_start() {
+    let xen = FakeXen::new("boot-on-create");
+    let bundle = xen.bundle("echo", &["echo", "started"], json!({}));
+    let config = fs::read_to_string(xen.dir.join("config.toml")).unwrap();
+    // boot_on_create: `xl create` lets the guest boot and `start` writes xenstore; without it the
+    // domain is created paused and `start` unpauses it.
+    for (boot_on_create, create, unpauses) in [(true, "create /", false), (false, "create -p /", true)] {
+        fs::write(xen.dir.join("config.toml"), format!("{config}boot_on_create = {boot_on_create}\n")).unwrap();
+        let id = format!("c-{boot_on_create}");
+        let (out, stdout) = xen.create(&id, &bundle);
+        assert!(out.status.success(), "create: {}", stderr(&out));
+        assert!(xen.xl_log().contains(create), "boot_on_create = {boot_on_create}: {}", xen.xl_log());
+        // Booted or not, the guest must not run the process before `start`.
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(fs::read_to_string(&stdout).unwrap(), "");
+        assert_eq!(xen.state(&id)["status"], "created");
+
+        let pid = xen.pid(&id);
+        assert!(xen.run(&["start", &id]).status.success());
+        assert_eq!(wait_exit(pid), 0);
+        assert_eq!(fs::read_to_string(&stdout).unwrap(), "started\n");
+        assert_eq!(xen.xl_log().contains(&format!("unpause {id}")), unpauses, "{}", xen.xl_log());
+        assert!(xen.run(&["delete", &id]).status.success());
+    }
 }
 
 #[test]

@@ -4,6 +4,7 @@ mod bench;
 mod ci;
 mod cmd;
 mod lab;
+mod shipped;
 mod yocto;
 
 use std::path::PathBuf;

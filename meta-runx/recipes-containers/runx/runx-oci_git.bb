@@ -18,6 +18,13 @@ REQUIRED_DISTRO_FEATURES = "xen"
 
 CARGO_SRC_DIR = "runx"
 
+# Static and not position-independent, as the lab and the benchmarks run it (runx-static.inc).
+require runx-static.inc
+
+do_compile:append() {
+    runx_check_static ${B}/target/${CARGO_TARGET_SUBDIR}/runx
+}
+
 do_install() {
     install -d ${D}${sbindir} ${D}${sysconfdir}/runx
     install -m 0755 ${B}/target/${CARGO_TARGET_SUBDIR}/runx ${D}${sbindir}/runx

@@ -137,7 +137,46 @@ fn raw_console() {
     }
 }
 
-fn run(store: Option<&mut Xenstore>) -> Outcome {
+/// What the guest prepares before the process may run: the container's root, and the signalfd
+/// that reports the process's end.
+struct Prepared {
+    root: std::path::PathBuf,
+    sigchld: SignalFd,
+}
+
+fn prepare(spec: &LaunchSpec) -> Result<Prepared, Failure> {
+    let root = setup::container_root(spec)?;
+    if let Some(hostname) = &spec.hostname {
+        sethostname(hostname).map_err(|e| Failure::setup(format!("sethostname {hostname:?}: {e}")))?;
+    }
+    if !spec.process.terminal {
+        raw_console();
+    }
+    let mut blocked = SigSet::empty();
+    blocked.add(Signal::SIGCHLD);
+    let sigchld = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&blocked), None)
+        .and_then(|()| SignalFd::with_flags(&blocked, SfdFlags::SFD_CLOEXEC))
+        .map_err(|e| Failure::setup(format!("signalfd: {e}")))?;
+    Ok(Prepared { root, sigchld })
+}
+
+/// Blocks until the host's `start` writes `keys::START`.
+fn wait_for_start(store: Option<&mut Xenstore>) -> Result<(), Failure> {
+    let Some(store) = store else {
+        return Err(Failure::setup(format!(
+            "the host starts this container through xenstore ({}), which this guest cannot reach",
+            keys::START
+        )));
+    };
+    let failed = |e: std::io::Error| Failure::setup(format!("waiting for the host to write {}: {e}", keys::START));
+    store.watch(keys::START, "start").map_err(failed)?;
+    while store.read(keys::START).map_err(failed)?.is_none() {
+        store.next_event().map_err(failed)?;
+    }
+    Ok(())
+}
+
+fn run(mut store: Option<&mut Xenstore>) -> Outcome {
     let spec = match std::fs::read(SPEC_PATH) {
         Ok(bytes) => match LaunchSpec::from_json(&bytes) {
             Ok(spec) => spec,
@@ -145,31 +184,22 @@ fn run(store: Option<&mut Xenstore>) -> Outcome {
         },
         Err(e) => return Outcome::Failed(Failure::setup(format!("cannot read {SPEC_PATH}: {e}"))),
     };
-    let root = match setup::container_root(&spec) {
-        Ok(root) => root,
-        Err(failure) => return Outcome::Failed(failure),
-    };
-    if let Some(hostname) = &spec.hostname {
-        if let Err(e) = sethostname(hostname) {
-            return Outcome::Failed(Failure::setup(format!("sethostname {hostname:?}: {e}")));
+    // The guest prepares while the host's `create` returns; a failure is reported only after
+    // `start`, as it would be had the guest booted then.
+    let prepared = prepare(&spec);
+    if spec.wait_for_start {
+        if let Err(failure) = wait_for_start(store.as_deref_mut()) {
+            return Outcome::Failed(failure);
         }
     }
-    if !spec.process.terminal {
-        raw_console();
-    }
-    let mut blocked = SigSet::empty();
-    blocked.add(Signal::SIGCHLD);
-    let mut sigchld = match sigprocmask(SigmaskHow::SIG_BLOCK, Some(&blocked), None)
-        .and_then(|()| SignalFd::with_flags(&blocked, SfdFlags::SFD_CLOEXEC))
-    {
-        Ok(fd) => fd,
-        Err(e) => return Outcome::Failed(Failure::setup(format!("signalfd: {e}"))),
+    let Prepared { root, mut sigchld } = match prepared {
+        Ok(prepared) => prepared,
+        Err(failure) => return Outcome::Failed(failure),
     };
     let (child, failure) = match process::spawn(&spec, &root) {
         Ok(spawned) => spawned,
         Err(failure) => return Outcome::Failed(failure),
     };
-    let mut store = store;
     if let Some(store) = store.as_deref_mut() {
         if failure.is_none() {
             let _ = store.write(keys::STARTED, "1");

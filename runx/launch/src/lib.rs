@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The version this build writes and reads. A guest refuses any other.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Where the spec lives inside the guest's initramfs.
 pub const SPEC_PATH: &str = "/runx/launch.json";
@@ -35,6 +35,9 @@ pub mod keys {
     pub const ERROR: &str = "data/runx/error";
     /// Written by the host: a signal number for the guest to send to the process.
     pub const SIGNAL: &str = "data/runx/signal";
+    /// Written by the host at `start` (value "1"): a guest whose spec says `wait_for_start` runs
+    /// the process only once this exists.
+    pub const START: &str = "data/runx/start";
 }
 
 /// How the container's root file system reaches the guest.
@@ -150,6 +153,11 @@ pub struct LaunchSpec {
     pub rootfs: Rootfs,
     #[serde(default)]
     pub mounts: Vec<Mount>,
+    /// The guest prepares the container's root, then waits for the host to write `keys::START`
+    /// before it runs the process: the domain can boot while the runtime's `create` returns, and
+    /// the process still starts only at `start`, as the runtime spec wants.
+    #[serde(default)]
+    pub wait_for_start: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -258,6 +266,7 @@ mod tests {
                 source: "tmpfs".into(),
                 options: vec!["nosuid".into(), "size=16m".into()],
             }],
+            wait_for_start: true,
         }
     }
 
@@ -269,9 +278,10 @@ mod tests {
 
     #[test]
     fn refuses_other_versions_first() {
-        let err = LaunchSpec::from_json(br#"{"version": 2, "whatever": true}"#).unwrap_err();
-        assert!(matches!(err, SpecError::Version { found: 2 }), "{err}");
-        assert!(err.to_string().contains("reads version 1"), "{err}");
+        // Version 1 guests ran the process at once: a host that waits for `start` needs version 2.
+        let err = LaunchSpec::from_json(br#"{"version": 1, "whatever": true}"#).unwrap_err();
+        assert!(matches!(err, SpecError::Version { found: 1 }), "{err}");
+        assert!(err.to_string().contains("reads version 2"), "{err}");
     }
 
     #[test]

@@ -30,9 +30,10 @@ pub struct Global {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Create a container: its domain, paused, and the monitor whose pid containerd waits for.
+    /// Create a container: its domain (booting to runx-init, which waits for `start`; paused for a
+    /// kernel of the container's own) and the monitor whose pid containerd waits for.
     Create(create::Args),
-    /// Start the container's process (unpause its domain).
+    /// Start the container's process (tell runx-init through xenstore, or unpause the domain).
     Start(start::Args),
     /// Print the state of a container as JSON.
     State(state::Args),

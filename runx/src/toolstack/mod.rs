@@ -41,8 +41,8 @@ pub struct DomainState {
 }
 
 pub trait Toolstack {
-    /// Creates the domain paused from an xl config file and returns its domid.
-    fn create_paused(&self, config: &Path, name: &str) -> Result<u32, ToolstackError>;
+    /// Creates the domain from an xl config file, paused or running, and returns its domid.
+    fn create(&self, config: &Path, name: &str, paused: bool) -> Result<u32, ToolstackError>;
     fn unpause(&self, name: &str) -> Result<(), ToolstackError>;
     fn pause(&self, name: &str) -> Result<(), ToolstackError>;
     /// Destroys the domain; a domain that is already gone is not an error.

@@ -75,8 +75,13 @@ fn gone(message: &str) -> bool {
 }
 
 impl Toolstack for Xl {
-    fn create_paused(&self, config: &Path, name: &str) -> Result<u32, ToolstackError> {
-        checked([OsStr::new("create"), OsStr::new("-p"), config.as_os_str()])?;
+    fn create(&self, config: &Path, name: &str, paused: bool) -> Result<u32, ToolstackError> {
+        let mut args = vec![OsStr::new("create")];
+        if paused {
+            args.push(OsStr::new("-p"));
+        }
+        args.push(config.as_os_str());
+        checked(args)?;
         domid_by_name(name)
     }
 

@@ -8,7 +8,8 @@ command: `echo WORDS`, `exit N`, `env` (prints env, cwd, uid:gid, hostname), `wa
 ramdisk holds no launch spec (a container's own kernel) behaves like the lab's baremetal test
 kernel: it prints its command line and shuts down for the reason a `shutdown=REASON` word
 names (poweroff when none); with a `wait=1` word it first waits for Xen's shutdown request
-(control/shutdown), as a Linux guest would. Every `xl` call is appended to STATE/xl.log."""
+(control/shutdown), as a Linux guest would. A domain created without -p boots at once; a launch
+spec with wait_for_start runs its command only once data/runx/start is written, as runx-init does. Every `xl` call is appended to STATE/xl.log."""
 
 import gzip, os, socket, struct, sys, threading, time
 
@@ -61,7 +62,7 @@ class Store:
             verb, rest = args[0], args[1:]
             dom = self.find(rest[-1]) if rest else None
             if verb == "create":
-                return self.create(rest[-1])
+                return self.create(rest[-1], paused="-p" in rest)
             if verb in ("domid", "list", "unpause", "pause", "destroy") and dom is None:
                 return 1, "", "%s is an invalid domain identifier (rc=-6)\n" % rest[-1]
             if verb == "domid":
@@ -75,20 +76,23 @@ class Store:
                 dom.paused = True
                 return 0, "", ""
             if verb == "unpause":
-                dom.paused = False
-                if not dom.started:
-                    dom.started = True
-                    threading.Thread(target=self.boot, args=(dom,), daemon=True).start()
+                self.unpause(dom)
                 return 0, "", ""
             if verb == "destroy":
                 self.remove(dom)
                 return 0, "", ""
             return 1, "", "fake xl: unknown command %s\n" % verb
 
+    def unpause(self, dom):
+        dom.paused = False
+        if not dom.started:
+            dom.started = True
+            threading.Thread(target=self.boot, args=(dom,), daemon=True).start()
+
     def find(self, name):
         return next((d for d in self.domains.values() if d.name == name or str(d.domid) == name), None)
 
-    def create(self, path):
+    def create(self, path, paused):
         config = {}
         for line in open(path):
             key, _, value = line.partition("=")
@@ -106,6 +110,8 @@ class Store:
         self.domains[dom.domid] = dom
         self.write("/local/domain/%d/name" % dom.domid, dom.name)
         self.write("/local/domain/%d/console/tty" % dom.domid, os.ttyname(dom.slave))
+        if not paused:
+            self.unpause(dom)
         return 0, "", ""
 
     def remove(self, dom):
@@ -141,6 +147,10 @@ class Store:
         import json
         process = json.loads(spec)["process"]
         args = process["args"]
+        if json.loads(spec).get("wait_for_start"):
+            key = "/local/domain/%d/data/runx/start" % dom.domid
+            while dom.domid in self.domains and key not in self.data:
+                time.sleep(0.02)
         self.write("/local/domain/%d/data/runx/started" % dom.domid, "1")
         if args[0] == "echo":
             say(" ".join(args[1:]) + "\n")

@@ -213,6 +213,7 @@ mod tests {
                 readonly: false,
             },
             mounts: vec![],
+            wait_for_start: false,
         }
     }
 

@@ -15,7 +15,6 @@ use runx_tools::xl::{Action, DomainConfig, GuestType};
 
 use super::cache::{Cache, Key};
 use super::payload::{Case, CaseResult, Share};
-use super::progress::Step;
 use super::{guest_kernel, Arch};
 use crate::cmd;
 
@@ -69,6 +68,7 @@ pub fn spec(args: Vec<String>) -> LaunchSpec {
         hostname: None,
         rootfs: Rootfs { mode: RootfsMode::Initramfs, device: None, fstype: None, readonly: false },
         mounts: vec![],
+        wait_for_start: false,
     }
 }
 
@@ -209,28 +209,6 @@ pub fn tests() -> Vec<GuestTest> {
     ]
 }
 
-/// Builds runx-init as a static binary for `arch` (glibc, crt-static: no runtime dependencies).
-/// Static builds live in target/static/: in target/TRIPLE/ they would take turns with the
-/// dynamic ones (`cargo xtask ci` cross-builds arm64 that way), each rebuilding the other.
-pub fn build_runx_init(arch: Arch) -> Result<PathBuf> {
-    let triple = match arch {
-        Arch::X86_64 => "x86_64-unknown-linux-gnu",
-        Arch::Arm64 => "aarch64-unknown-linux-gnu",
-    };
-    let target_dir = super::workspace_root()?.join("target/static");
-    let flags_var = format!("CARGO_TARGET_{}_RUSTFLAGS", triple.to_uppercase().replace('-', "_"));
-    let step = Step::start(format!("building runx-init for {triple} (static)"));
-    cmd::output(
-        cmd::cargo()?
-            .args(["build", "--release", "--package", "runx-init", "--target", triple])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .env(flags_var, "-C target-feature=+crt-static"),
-    )?;
-    step.done();
-    Ok(target_dir.join(triple).join("release/runx-init"))
-}
-
 /// A small container root: busybox and its applets, the folders the tests use.
 fn container_tree(cache: &Cache, busybox: &Path) -> Result<PathBuf> {
     let applets = ["sh", "echo", "cat", "id", "pwd", "hostname", "sleep", "touch", "grep", "wc", "ls", "true"];
@@ -280,7 +258,7 @@ fn xl_config(test: &GuestTest) -> Result<String> {
 
 /// Puts the kernel, the per-test ramdisks and configs, and the test list into the share.
 pub fn stage(cache: &Cache, share: &Share, busybox: &Path) -> Result<()> {
-    let runx_init = build_runx_init(Arch::X86_64)?;
+    let runx_init = crate::shipped::build(Arch::X86_64)?.binary("runx-init");
     let kernel = guest_kernel::build(cache, Arch::X86_64)?;
     let tree = container_tree(cache, busybox)?;
     let dir = share.dir.join("runx");

@@ -3,16 +3,14 @@
 //! x86_64 runs the full case; arm64 runs a short one in the lab, and the demo.
 
 use std::fs;
-use std::path::PathBuf;
 
 use anyhow::Result;
 use runx_tools::guest;
 
 use super::cache::Cache;
 use super::payload::{Case, Share};
-use super::progress::Step;
-use super::{guest_kernel, runx_guests, Arch};
-use crate::cmd;
+use super::{guest_kernel, Arch};
+use crate::shipped;
 
 pub const CASE: Case =
     Case { name: "containerd-runx", script: include_str!("assets/cases/containerd-runx.sh"), timeout_secs: 900 };
@@ -28,40 +26,19 @@ pub const ARM64_CASE: Case = Case {
 /// `cargo xtask demo`: one container, its command, output and exit status in `demo/`.
 pub const DEMO: Case = Case { name: "demo", script: include_str!("assets/cases/demo.sh"), timeout_secs: 600 };
 
-/// The runtime as the lab's dom0 runs it: dynamically linked against the host's glibc, which is
-/// the dom0 disk's (both Debian 12). arm64 comes from the same cross-build as `cargo xtask ci`
-/// makes, so that the two share it.
-fn build_runx(arch: Arch) -> Result<PathBuf> {
-    let target = super::workspace_root()?.join("target");
-    let mut cargo = cmd::cargo()?;
-    let binary = match arch {
-        Arch::X86_64 => {
-            cargo.args(["build", "--release", "--package", "runx"]);
-            target.join("release/runx")
-        }
-        Arch::Arm64 => {
-            cargo.args(crate::ci::arm64_build());
-            target.join("aarch64-unknown-linux-gnu/release/runx")
-        }
-    };
-    let step = Step::start(match arch {
-        Arch::X86_64 => "building runx (release)",
-        Arch::Arm64 => "cross-building runx, runx-init and runx-tools for arm64 (release, as cargo xtask ci does)",
-    });
-    cmd::output(&mut cargo)?;
-    step.done();
-    Ok(binary)
-}
-
 /// Puts what the runtime's packages install into the share, under `runtime/`: the runx binary,
 /// the guest kernel and the base initramfs with runx-init, all for `arch`.
 pub fn stage(cache: &Cache, share: &Share, arch: Arch) -> Result<()> {
-    let runx = build_runx(arch)?;
-    let runx_init = runx_guests::build_runx_init(arch)?;
+    let shipped = shipped::build(arch)?;
     let kernel = guest_kernel::build(cache, arch)?;
-    share.add_file("runtime/runx", &runx)?;
+    share.add_file("runtime/runx", &shipped.binary("runx"))?;
     share.add_file("runtime/kernel", &kernel)?;
-    guest::write_base(&runx_init, None, 0, fs::File::create(share.dir.join("runtime/initramfs.cpio"))?)?;
+    guest::write_base(
+        &shipped.binary("runx-init"),
+        None,
+        0,
+        fs::File::create(share.dir.join("runtime/initramfs.cpio"))?,
+    )?;
     Ok(())
 }
 

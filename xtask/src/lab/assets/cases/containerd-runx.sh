@@ -78,4 +78,34 @@ for pid in $pids; do
     i=$((i + 1))
 done
 no_leftovers "after ten at once"
+
+# `runx create` lets the guest boot; runx-init holds the process back until `runx start`.
+gate=/rootfs/tmp/gate-bundle
+mkdir -p $gate/rootfs/bin
+cp /bin/busybox $gate/rootfs/bin/busybox
+cat > $gate/config.json <<'JSON'
+{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["/bin/busybox","echo","started"],"env":["PATH=/bin"],"cwd":"/","user":{"uid":0,"gid":0}}}
+JSON
+gate_runx() { in_root runx --root /run/runx-gate "$@"; }
+gate_runx create --bundle /tmp/gate-bundle rx-gate > /tmp/gate.out 2>&1
+domid=$(xl domid rx-gate)
+sleep 8
+row=$(xl list rx-gate | awk 'NR == 2 { print $5, $6 }')
+case "$row" in
+    ??p*) fail "created: the domain is paused ($row): it should boot at create" ;;
+    *) ok "created: the domain runs ($row)" ;;
+esac
+awk -v t="${row#* }" 'BEGIN { exit !(t > 0.3) }' && ok "created: the guest booted (${row#* } s of CPU)" \
+    || fail "created: the guest used ${row#* } s of CPU: it did not boot"
+xenstore-exists /local/domain/$domid/data/runx/started 2>/dev/null \
+    && fail "created: runx-init started the process before runx start" || ok "created: no process started yet"
+expect "created: no output before runx start" "" "$(cat /tmp/gate.out)"
+start_ms=$(now_ms)
+gate_runx start rx-gate
+wait_for /tmp/gate.out started 60 || fail "the process did not run after runx start"
+ok "runx start to the process's output: $(($(now_ms) - start_ms)) ms (the kernel had booted)"
+wait_gone rx-gate 60
+gate_runx delete rx-gate
+expect "runx start: output" "started" "$(cat /tmp/gate.out)"
+expect "runx delete: no state left" "" "$(ls /rootfs/run/runx-gate)"
 exit $failed
