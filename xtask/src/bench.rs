@@ -22,7 +22,7 @@ const GUEST_BOOT: Case =
 const MEASURES: &[(&str, &[&str])] = &[
     ("guest-boot", &["guest-boot"]),
     ("runx-init-boot", &["runx-init-boot"]),
-    ("runtime", &["runx-start", "runx-direct-start", "runx-vs-runc", "runx-state"]),
+    ("runtime", &["runx-start", "runx-direct-start", "ctr-to-create", "runx-vs-runc", "runx-state"]),
 ];
 
 /// One benchmark's measurements, in milliseconds.
@@ -186,6 +186,8 @@ pub fn run(cache: &Cache, arches: &[Arch]) -> Result<bool> {
     println!("guest-boot: baseline `xl create -p` + `xl destroy` (domain build only), candidate `xl create` until the guest powers off");
     println!("runx-init-boot: baseline a bare /init that prints and powers off, candidate runx-init running the same program");
     println!("runx-start: baseline a bare `xl create` (same kernel, /init prints a line) to that line, candidate `ctr run` with runx to its first line");
+    println!("runx-direct-start: the same floor, candidate `runx create` + `runx start` of a bundle running the same program (no containerd)");
+    println!("ctr-to-create: the same floor, candidate the time from `ctr run` to containerd calling the runtime's `create` (containerd's share)");
     println!("runx-vs-runc: baseline `ctr run` with runc, candidate with runx, each to its first output line");
     println!("runx-state: 20 calls of `runc state` (baseline) and `runx state` (candidate) on running containers");
     Ok(complete)

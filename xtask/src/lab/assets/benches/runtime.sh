@@ -3,6 +3,8 @@
 #                same kernel whose /init prints a line (to that line in xenconsoled's log);
 #   runx-direct-start: `runx create` + `runx start` of a bundle running the same program, without
 #                containerd, to its first output line, against the same floor;
+#   ctr-to-create: from `ctr run` to containerd's `create` call on the runtime, against the same
+#                floor: the share of runx-start that containerd adds before runx runs at all;
 #   runx-vs-runc: the same `ctr run` with runx, against stock runc;
 #   runx-state:  20 `runx state` calls, against 20 `runc state` calls on a running container,
 #                both run straight from dom0 (the disk's binaries and libraries, no chroot).
@@ -19,11 +21,20 @@ first_line_ms() {
     "$@" 2>/dev/null | { read -r line; echo $(($(now_ms) - start)); cat >/dev/null; }
 }
 
+# The floor reads its kernel and ramdisk from where runx reads its own: the kernel from the dom0
+# disk (where meta-runx installs it), the ramdisk from memory (runx writes its own under its
+# state root), not from the 9p share (until session 4 it did: slower, in runx's favour).
+mkdir -p /run/bench-floor
+cp /host/runx/bench-bare.ramdisk /run/bench-floor/
+sed -e 's|/host/runx/vmlinuz|/rootfs/usr/lib/runx/kernel|' \
+    -e 's|/host/runx/bench-bare.ramdisk|/run/bench-floor/bench-bare.ramdisk|' \
+    /host/runx/bench-bare.cfg > /run/bench-floor/bench-bare.cfg
+cmp /host/runx/vmlinuz /rootfs/usr/lib/runx/kernel || echo "the floor's kernel is not runx's"
 floor_ms() {
     log=/var/log/xen/console/guest-bench-bare.log
     rm -f "$log"
     start=$(now_ms)
-    xl create -q /host/runx/bench-bare.cfg
+    xl create -q /run/bench-floor/bench-bare.cfg
     until grep -q "first instruction" "$log" 2>/dev/null; do sleep 0.01; done
     echo $(($(now_ms) - start))
     wait_gone bench-bare 60 >/dev/null
@@ -47,7 +58,26 @@ direct_ms() {
     in_root runx --root /run/runx-bench delete "$id"
 }
 
+# A runc-binary that notes when containerd calls `create` (dom0 uptime), then is runx: the time
+# from `ctr run` to that call is containerd's alone, whatever the runtime.
+mkdir -p /rootfs/usr/local/sbin
+cat > /rootfs/usr/local/sbin/runx-noting-create <<'SH'
+#!/bin/sh
+for arg; do [ "$arg" = create ] && cut -d' ' -f1 /proc/uptime > /tmp/create-called; done
+exec /usr/sbin/runx "$@"
+SH
+chmod 0755 /rootfs/usr/local/sbin/runx-noting-create
+ctr_to_create_ms() {
+    rm -f /rootfs/tmp/create-called
+    start=$(now_ms)
+    in_root ctr run --rm --runtime io.containerd.runc.v2 --runc-binary /usr/local/sbin/runx-noting-create \
+        $IMG "cc-$1" echo first >/dev/null 2>&1
+    echo $(($(awk '{ printf "%d\n", $1 * 1000 }' /rootfs/tmp/create-called) - start))
+}
+
 for round in 1 2 3 4 5; do
+    record_bench ctr-to-create baseline "$(floor_ms)"
+    record_bench ctr-to-create candidate "$(ctr_to_create_ms "$round")"
     record_bench runx-direct-start baseline "$(floor_ms)"
     record_bench runx-direct-start candidate "$(direct_ms "$round")"
     record_bench runx-start baseline "$(floor_ms)"
