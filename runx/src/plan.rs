@@ -128,8 +128,8 @@ pub fn plan(bundle: &Bundle, host: &HostConfig, name: &str) -> Result<Plan, Plan
     let vcpus = limits.vcpus.or(requests.vcpus).unwrap_or(host.vcpus);
     let mut domain =
         DomainConfig::new(name, guest_type(), &kernel.to_string_lossy(), memory_mib.unwrap_or(host.memory_mib), vcpus);
-    domain.cap = limits.cap;
-    domain.cpus = limits.cpus;
+    domain.placement.cap = limits.cap;
+    domain.placement.cpus = limits.cpus;
     domain.cmdline = Some(match &boot {
         Boot::Init { .. } => vm_kernel.map_or_else(|| host.cmdline.clone(), |k| k.parameters.join(" ")),
         Boot::Kernel { .. } => process.args().clone().unwrap_or_default().join(" "),

@@ -68,7 +68,7 @@ mod tests {
     fn loads_an_allowed_profile() {
         let host = host("ok");
         let fragment = load(&host, "rt").unwrap();
-        assert_eq!((fragment.cpus.as_deref(), fragment.memory_mib), (Some("1"), Some(48)));
+        assert_eq!((fragment.placement.cpus.as_deref(), fragment.memory_mib), (Some("1"), Some(48)));
         std::fs::remove_dir_all(host.profiles_dir).unwrap();
     }
 

@@ -121,9 +121,9 @@ impl HwConfig {
         fragment.vcpus = self.vcpus;
         if let Some(tree) = &self.device_tree {
             let tree = host_file("hwConfig.deviceTree", tree)?;
-            fragment.device_tree = Some(tree.to_string_lossy().into_owned());
+            fragment.devices.device_tree = Some(tree.to_string_lossy().into_owned());
         }
-        fragment.dtdev.clone_from(&self.dtdevs);
+        fragment.devices.dtdev.clone_from(&self.dtdevs);
         for iomem in &self.iomems {
             if iomem.nr_mfns == 0 {
                 return Err(VmError::Invalid { field: "iomems", why: "nrMFNs must be at least 1" });
@@ -132,9 +132,9 @@ impl HwConfig {
             if let Some(gfn) = iomem.first_gfn {
                 entry.push_str(&format!("@{gfn:#x}"));
             }
-            fragment.iomem.push(entry);
+            fragment.devices.iomem.push(entry);
         }
-        fragment.irqs.clone_from(&self.irqs);
+        fragment.devices.irqs.clone_from(&self.irqs);
         Ok(fragment)
     }
 }

@@ -66,7 +66,22 @@ fn failure_message(output: &Output) -> String {
     if lines.is_empty() {
         format!("exited with {}", output.status)
     } else {
-        lines.join("; ")
+        with_hint(lines.join("; "))
+    }
+}
+
+/// libxl failures whose words do not say the cause, and what to do about them.
+const HINTS: &[(&str, &str)] = &[(
+    "console tty: timed out",
+    "xenconsoled did not set up the guest's console within libxl's 10 s: dom0 is short of CPU (many \
+     guests booting at once?): give dom0 a larger scheduler weight (`xl sched-credit -d 0 -w 512`) or set \
+     boot_on_create = false in the runx host config",
+)];
+
+fn with_hint(message: String) -> String {
+    match HINTS.iter().find(|(words, _)| message.contains(words)) {
+        Some((_, hint)) => format!("{message}: {hint}"),
+        None => message,
     }
 }
 
@@ -152,5 +167,15 @@ mod tests {
         }
         assert!(parse_list(out, "other").is_none());
         assert!(parse_list("Name ID\nweb 7 64 1 x 0.0\n", "web").is_none());
+    }
+
+    #[test]
+    fn a_starved_console_daemon_is_named_with_the_fix() {
+        // What xl printed when nine guests booted while dom0 created a tenth (the lab, under load).
+        let libxl = "libxl: error: libxl_create.c:1976:console_xswait_callback: domain 13 console tty: timed out";
+        let message = with_hint(libxl.to_owned());
+        assert!(message.starts_with(libxl), "{message}");
+        assert!(message.contains("xl sched-credit -d 0 -w 512") && message.contains("boot_on_create"), "{message}");
+        assert_eq!(with_hint("libxl: error: kernel not found".into()), "libxl: error: kernel not found");
     }
 }

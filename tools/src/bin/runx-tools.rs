@@ -218,22 +218,22 @@ fn xl_config(args: XlConfigArgs) -> anyhow::Result<()> {
     let mut cfg = DomainConfig::new(&args.name, GuestType::Pvh, &path_text(&args.kernel)?, args.memory_mib, args.vcpus);
     cfg.ramdisk = args.ramdisk.as_deref().map(path_text).transpose()?;
     cfg.cmdline = args.cmdline.clone();
-    cfg.cpus = args.pin.clone();
-    cfg.cpupool = args.cpupool.clone();
-    cfg.device_tree = args.device_tree.as_deref().map(path_text).transpose()?;
-    cfg.vuart = args.vuart;
+    cfg.placement.cpus = args.pin.clone();
+    cfg.placement.cpupool = args.cpupool.clone();
+    cfg.devices.device_tree = args.device_tree.as_deref().map(path_text).transpose()?;
+    cfg.devices.vuart = args.vuart;
     for name in &args.passthrough {
         let Some(device) = board.passthrough.get(name) else {
             let known: Vec<&String> = board.passthrough.keys().collect();
             bail!("board {} has no assignable device {name:?}; it has {known:?}", board.name);
         };
-        cfg.iomem.extend(device.iomem.iter().cloned());
-        cfg.irqs.extend(device.irqs.iter().copied());
+        cfg.devices.iomem.extend(device.iomem.iter().cloned());
+        cfg.devices.irqs.extend(device.irqs.iter().copied());
         if args.dtdev {
-            cfg.dtdev.extend(device.dtdev.iter().cloned());
+            cfg.devices.dtdev.extend(device.dtdev.iter().cloned());
         }
     }
-    if !args.passthrough.is_empty() && cfg.device_tree.is_none() {
+    if !args.passthrough.is_empty() && cfg.devices.device_tree.is_none() {
         bail!("assigned devices need --device-tree: the guest's partial device tree describing them");
     }
     if args.dom0less {

@@ -1,7 +1,7 @@
 //! xl.cfg fragments an admin writes (runx's named profiles): the xl.cfg(5) syntax, read into
 //! the typed settings runx knows, so that nothing reaches `xl create` as raw text.
 
-use super::DomainConfig;
+use super::{Devices, DomainConfig, Placement};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("line {line}: {why}")]
@@ -19,16 +19,8 @@ pub const KEYS: &[&str] =
 pub struct Fragment {
     pub memory_mib: Option<u64>,
     pub vcpus: Option<u32>,
-    pub cpus: Option<String>,
-    pub cpupool: Option<String>,
-    pub cap: Option<u32>,
-    pub weight: Option<u32>,
-    pub iomem: Vec<String>,
-    pub irqs: Vec<u32>,
-    pub dtdev: Vec<String>,
-    pub device_tree: Option<String>,
-    pub pci: Vec<String>,
-    pub vuart: bool,
+    pub placement: Placement,
+    pub devices: Devices,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,17 +171,17 @@ impl Fragment {
             match key.as_str() {
                 "memory" => fragment.memory_mib = Some(positive(number(&value)?)?.into()),
                 "vcpus" => fragment.vcpus = Some(positive(number(&value)?)?),
-                "cpus" => fragment.cpus = Some(text(&value)?),
-                "pool" => fragment.cpupool = Some(text(&value)?),
-                "cap" => fragment.cap = Some(number(&value)?),
-                "cpu_weight" => fragment.weight = Some(number(&value)?),
-                "device_tree" => fragment.device_tree = Some(text(&value)?),
-                "vuart" if text(&value)? == "sbsa_uart" => fragment.vuart = true,
+                "cpus" => fragment.placement.cpus = Some(text(&value)?),
+                "pool" => fragment.placement.cpupool = Some(text(&value)?),
+                "cap" => fragment.placement.cap = Some(number(&value)?),
+                "cpu_weight" => fragment.placement.weight = Some(number(&value)?),
+                "device_tree" => fragment.devices.device_tree = Some(text(&value)?),
+                "vuart" if text(&value)? == "sbsa_uart" => fragment.devices.vuart = true,
                 "vuart" => return Err(err("the only virtual UART is \"sbsa_uart\"".into())),
-                "iomem" => fragment.iomem = list(&value)?.iter().map(text).collect::<Result<_, _>>()?,
-                "dtdev" => fragment.dtdev = list(&value)?.iter().map(text).collect::<Result<_, _>>()?,
-                "pci" => fragment.pci = list(&value)?.iter().map(text).collect::<Result<_, _>>()?,
-                "irqs" => fragment.irqs = list(&value)?.iter().map(number).collect::<Result<_, _>>()?,
+                "iomem" => fragment.devices.iomem = list(&value)?.iter().map(text).collect::<Result<_, _>>()?,
+                "dtdev" => fragment.devices.dtdev = list(&value)?.iter().map(text).collect::<Result<_, _>>()?,
+                "pci" => fragment.devices.pci = list(&value)?.iter().map(text).collect::<Result<_, _>>()?,
+                "irqs" => fragment.devices.irqs = list(&value)?.iter().map(number).collect::<Result<_, _>>()?,
                 _ => {
                     return Err(FragmentError {
                         line,
@@ -214,21 +206,8 @@ impl DomainConfig {
         if let Some(vcpus) = fragment.vcpus {
             self.vcpus = vcpus;
         }
-        let replace = |target: &mut Option<String>, value: &Option<String>| {
-            if value.is_some() {
-                target.clone_from(value);
-            }
-        };
-        replace(&mut self.cpus, &fragment.cpus);
-        replace(&mut self.cpupool, &fragment.cpupool);
-        replace(&mut self.device_tree, &fragment.device_tree);
-        self.cap = fragment.cap.or(self.cap);
-        self.weight = fragment.weight.or(self.weight);
-        self.iomem.extend(fragment.iomem.iter().cloned());
-        self.irqs.extend(fragment.irqs.iter().copied());
-        self.dtdev.extend(fragment.dtdev.iter().cloned());
-        self.pci.extend(fragment.pci.iter().cloned());
-        self.vuart |= fragment.vuart;
+        self.placement.apply(&fragment.placement);
+        self.devices.apply(&fragment.devices);
     }
 }
 
@@ -254,18 +233,18 @@ device_tree = "/etc/runx/profiles/ttc.dtb"
     fn reads_an_admin_profile() {
         let f = Fragment::parse(TTC).unwrap();
         assert_eq!(f.memory_mib, Some(32));
-        assert_eq!(f.cpus.as_deref(), Some("3"));
-        assert_eq!(f.cpupool.as_deref(), Some("rt"));
-        assert_eq!(f.iomem, ["0xff110,1"]);
-        assert_eq!(f.irqs, [68, 69, 70]);
-        assert_eq!(f.dtdev, ["/axi/timer@ff110000"]);
-        assert_eq!(f.device_tree.as_deref(), Some("/etc/runx/profiles/ttc.dtb"));
+        assert_eq!(f.placement.cpus.as_deref(), Some("3"));
+        assert_eq!(f.placement.cpupool.as_deref(), Some("rt"));
+        assert_eq!(f.devices.iomem, ["0xff110,1"]);
+        assert_eq!(f.devices.irqs, [68, 69, 70]);
+        assert_eq!(f.devices.dtdev, ["/axi/timer@ff110000"]);
+        assert_eq!(f.devices.device_tree.as_deref(), Some("/etc/runx/profiles/ttc.dtb"));
     }
 
     #[test]
     fn a_profile_lands_in_the_rendered_config() {
         let mut cfg = DomainConfig::new("ttc", GuestType::Pvh, "/k", 64, 2);
-        cfg.irqs = vec![10];
+        cfg.devices.irqs = vec![10];
         cfg.apply(&Fragment::parse(TTC).unwrap());
         let text = cfg.render().unwrap();
         for line in ["memory = 32\n", "vcpus = 1\n", "cpus = \"3\"\n", "pool = \"rt\"\n", "irqs = [ 10, 68, 69, 70 ]\n"]

@@ -4,6 +4,9 @@
 use std::fmt::Write;
 
 pub mod fragment;
+mod settings;
+
+pub use settings::{Devices, Placement};
 
 /// The guest types xl can build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,25 +64,9 @@ pub struct DomainConfig {
     pub cmdline: Option<String>,
     pub memory_mib: u64,
     pub vcpus: u32,
-    /// Physical CPUs the vcpus may run on (`cpus`), e.g. "2-3": pinning for real-time guests.
-    pub cpus: Option<String>,
-    pub cpupool: Option<String>,
-    /// Scheduler weight cap in percent of one CPU (`cap`).
-    pub cap: Option<u32>,
-    /// Credit scheduler weight relative to other domains (`cpu_weight`).
-    pub weight: Option<u32>,
-    /// `MFN,NR_PAGES[@GFN]` entries, hexadecimal.
-    pub iomem: Vec<String>,
-    pub irqs: Vec<u32>,
-    /// Host device-tree paths of devices behind an IOMMU.
-    pub dtdev: Vec<String>,
-    /// The partial device tree describing passed-through devices to the guest.
-    pub device_tree: Option<String>,
-    /// PCI devices (BDF), x86 and arm64 with a PCI host bridge.
-    pub pci: Vec<String>,
+    pub placement: Placement,
+    pub devices: Devices,
     pub disks: Vec<String>,
-    /// A virtual SBSA UART (`vuart = "sbsa_uart"`), arm64 only.
-    pub vuart: bool,
     pub on_poweroff: Option<Action>,
     pub on_reboot: Option<Action>,
     pub on_crash: Option<Action>,
@@ -98,17 +85,9 @@ impl DomainConfig {
             cmdline: None,
             memory_mib,
             vcpus,
-            cpus: None,
-            cpupool: None,
-            cap: None,
-            weight: None,
-            iomem: Vec::new(),
-            irqs: Vec::new(),
-            dtdev: Vec::new(),
-            device_tree: None,
-            pci: Vec::new(),
+            placement: Placement::default(),
+            devices: Devices::default(),
             disks: Vec::new(),
-            vuart: false,
             on_poweroff: None,
             on_reboot: None,
             on_crash: None,
@@ -138,16 +117,17 @@ impl DomainConfig {
         if let Some(cmdline) = &self.cmdline {
             string("extra", cmdline)?;
         }
-        if let Some(cpus) = &self.cpus {
+        let (placement, devices) = (&self.placement, &self.devices);
+        if let Some(cpus) = &placement.cpus {
             string("cpus", cpus)?;
         }
-        if let Some(pool) = &self.cpupool {
+        if let Some(pool) = &placement.cpupool {
             string("pool", pool)?;
         }
-        if let Some(tree) = &self.device_tree {
+        if let Some(tree) = &devices.device_tree {
             string("device_tree", tree)?;
         }
-        if self.vuart {
+        if devices.vuart {
             string("vuart", "sbsa_uart")?;
         }
         for (key, action) in [
@@ -162,21 +142,22 @@ impl DomainConfig {
         }
         let _ = writeln!(out, "memory = {}", self.memory_mib);
         let _ = writeln!(out, "vcpus = {}", self.vcpus);
-        if let Some(cap) = self.cap {
+        if let Some(cap) = placement.cap {
             let _ = writeln!(out, "cap = {cap}");
         }
-        if let Some(weight) = self.weight {
+        if let Some(weight) = placement.weight {
             let _ = writeln!(out, "cpu_weight = {weight}");
         }
-        for (key, items) in [("iomem", &self.iomem), ("dtdev", &self.dtdev), ("pci", &self.pci), ("disk", &self.disks)]
+        for (key, items) in
+            [("iomem", &devices.iomem), ("dtdev", &devices.dtdev), ("pci", &devices.pci), ("disk", &self.disks)]
         {
             if !items.is_empty() {
                 let quoted: Vec<String> = items.iter().map(|i| quote(key, i)).collect::<Result<_, _>>()?;
                 let _ = writeln!(out, "{key} = [ {} ]", quoted.join(", "));
             }
         }
-        if !self.irqs.is_empty() {
-            let irqs: Vec<String> = self.irqs.iter().map(u32::to_string).collect();
+        if !devices.irqs.is_empty() {
+            let irqs: Vec<String> = devices.irqs.iter().map(u32::to_string).collect();
             let _ = writeln!(out, "irqs = [ {} ]", irqs.join(", "));
         }
         Ok(out)
@@ -209,11 +190,11 @@ mod tests {
     #[test]
     fn renders_passthrough_and_pinning() {
         let mut cfg = DomainConfig::new("rt", GuestType::Pvh, "k", 16, 1);
-        cfg.iomem = vec!["0xff110,1".into()];
-        cfg.irqs = vec![68, 69, 70];
-        cfg.dtdev = vec!["/axi/timer@ff110000".into()];
-        cfg.cpus = Some("3".into());
-        cfg.cpupool = Some("rt".into());
+        cfg.devices.iomem = vec!["0xff110,1".into()];
+        cfg.devices.irqs = vec![68, 69, 70];
+        cfg.devices.dtdev = vec!["/axi/timer@ff110000".into()];
+        cfg.placement.cpus = Some("3".into());
+        cfg.placement.cpupool = Some("rt".into());
         let text = cfg.render().unwrap();
         assert!(text.contains("iomem = [ \"0xff110,1\" ]\n"), "{text}");
         assert!(text.contains("irqs = [ 68, 69, 70 ]\n"), "{text}");

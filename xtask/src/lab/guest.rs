@@ -84,7 +84,7 @@ fn devmem_configs(arch: Arch) -> Result<Vec<(&'static str, String)>> {
         let mut cfg = domain(arch, name);
         cfg.cmdline = Some(format!("console=hvc0 quiet devmem={PL031_PERIPH_ID0}"));
         if iomem {
-            cfg.iomem = vec![PL031_IOMEM.into()];
+            cfg.devices.iomem = vec![PL031_IOMEM.into()];
         }
         configs.push((file, cfg.render()?));
     }
