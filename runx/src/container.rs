@@ -233,8 +233,7 @@ impl Runtime {
             other => return Err(ContainerError::WrongState { action: "start", id: state.id, status: other.as_str() }),
         }
         if !state.own_kernel {
-            Xenstore::connect()
-                .and_then(|mut store| store.write(&keys::of_domain(state.domid, keys::START), "1"))
+            write_xenstore(&keys::of_domain(state.domid, keys::START), "1")
                 .map_err(|source| ContainerError::Start { id: state.id.clone(), source })?;
         }
         if state.created_paused {
@@ -255,9 +254,7 @@ impl Runtime {
             return Ok(());
         }
         let (key, value) = guest_signal::request(state.domid, state.own_kernel, signal as i32)?;
-        Xenstore::connect()
-            .and_then(|mut store| store.write(&key, &value))
-            .map_err(|source| ContainerError::Signal { id: state.id.clone(), source })
+        write_xenstore(&key, &value).map_err(|source| ContainerError::Signal { id: state.id.clone(), source })
     }
 
     pub fn pause(&self, id: &str, pause: bool) -> Result<(), ContainerError> {
@@ -325,6 +322,11 @@ impl Runtime {
         }
         Ok(out)
     }
+}
+
+/// One write to xenstored from dom0: how `start` and `kill` reach a guest.
+fn write_xenstore(path: &str, value: &str) -> std::io::Result<()> {
+    Xenstore::connect()?.write(path, value)
 }
 
 fn owner() -> String {

@@ -4,6 +4,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use runx_launch::keys;
 use runx_xenstore::Xenstore;
 
 use super::{DomainState, Shutdown, Toolstack, ToolstackError};
@@ -45,7 +46,7 @@ fn domid_by_name(name: &str) -> Result<u32, ToolstackError> {
         let mut found = None;
         for entry in store.directory("/local/domain")?.unwrap_or_default() {
             let Ok(domid) = entry.parse::<u32>() else { continue };
-            if store.read(&format!("/local/domain/{domid}/name"))?.as_deref() == Some(name) {
+            if store.read(&keys::of_domain(domid, "name"))?.as_deref() == Some(name) {
                 found = found.max(Some(domid));
             }
         }

@@ -145,9 +145,10 @@ class Store:
             letters = {"poweroff": "-", "reboot": "r", "crash": "c", "watchdog": "w"}
             return self.end(dom, reason=letters[words.get("shutdown", "poweroff")])
         import json
-        process = json.loads(spec)["process"]
+        launch = json.loads(spec)
+        process = launch["process"]
         args = process["args"]
-        if json.loads(spec).get("wait_for_start"):
+        if launch.get("wait_for_start"):
             key = "/local/domain/%d/data/runx/start" % dom.domid
             while dom.domid in self.domains and key not in self.data:
                 time.sleep(0.02)
@@ -160,7 +161,7 @@ class Store:
         if args[0] == "env":
             u = process["user"]
             say("".join(e + "\n" for e in process["env"]))
-            say("cwd=%s\nuser=%d:%d\nhostname=%s\n" % (process["cwd"], u["uid"], u["gid"], json.loads(spec).get("hostname")))
+            say("cwd=%s\nuser=%d:%d\nhostname=%s\n" % (process["cwd"], u["uid"], u["gid"], launch.get("hostname")))
             return self.end(dom, 0)
         if args[0] == "wait":
             key = "/local/domain/%d/data/runx/signal" % dom.domid

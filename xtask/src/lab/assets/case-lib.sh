@@ -27,9 +27,10 @@ wait_key() {
     done
 }
 
-# now_ms: milliseconds since dom0 booted (10 ms resolution).
+# now_ms [FILE]: milliseconds since dom0 booted (10 ms resolution), or those of an uptime
+# FILE saved earlier (a copy of /proc/uptime).
 now_ms() {
-    awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime
+    awk '{ printf "%d\n", $1 * 1000 }' "${1:-/proc/uptime}"
 }
 
 # record_bench CASE ROLE MILLIS: one measurement for the host's benchmark report.
@@ -53,6 +54,15 @@ start_containerd() {
         sleep 1
         waited=$((waited + 1))
     done
+}
+
+# bundle DIR PROGRAM ARGS: an OCI bundle in DIR (a path under /rootfs) whose root holds
+# PROGRAM as /bin/NAME and whose process runs ARGS (a JSON array) as root in /.
+bundle() {
+    mkdir -p "$1/rootfs/bin"
+    cp "$2" "$1/rootfs/bin/"
+    printf '{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":%s,"env":["PATH=/bin"],"cwd":"/","user":{"uid":0,"gid":0}}}\n' \
+        "$3" > "$1/config.json"
 }
 
 # install_runx: puts the lab's runx, guest kernel and base initramfs where meta-runx installs

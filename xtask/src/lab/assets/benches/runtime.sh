@@ -41,12 +41,7 @@ floor_ms() {
 }
 
 # The floor's program as a runx bundle.
-direct=/rootfs/tmp/direct-bundle
-mkdir -p $direct/rootfs/bin
-cp /host/runx/bare-init $direct/rootfs/bin/hello
-cat > $direct/config.json <<'JSON'
-{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["/bin/hello"],"env":["PATH=/bin"],"cwd":"/","user":{"uid":0,"gid":0}}}
-JSON
+bundle /rootfs/tmp/direct-bundle /host/runx/bare-init '["/bin/bare-init"]'
 direct_ms() {
     id=direct-$1 out=/tmp/direct.out
     start=$(now_ms)
@@ -72,7 +67,7 @@ ctr_to_create_ms() {
     start=$(now_ms)
     in_root ctr run --rm --runtime io.containerd.runc.v2 --runc-binary /usr/local/sbin/runx-noting-create \
         $IMG "cc-$1" echo first >/dev/null 2>&1
-    echo $(($(awk '{ printf "%d\n", $1 * 1000 }' /rootfs/tmp/create-called) - start))
+    echo $(($(now_ms /rootfs/tmp/create-called) - start))
 }
 
 for round in 1 2 3 4 5; do
@@ -110,13 +105,7 @@ for c in st-runx st-runc; do
 done
 
 # runx alone on a bundle: its --debug log has each command's own CPU time.
-b=/rootfs/tmp/cpu-bundle
-mkdir -p $b/rootfs/bin
-cp /bin/busybox $b/rootfs/bin/busybox
-ln -sf busybox $b/rootfs/bin/true
-cat > $b/config.json <<'JSON'
-{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["/bin/true"],"env":["PATH=/bin"],"cwd":"/","user":{"uid":0,"gid":0}}}
-JSON
+bundle /rootfs/tmp/cpu-bundle /bin/busybox '["/bin/busybox","true"]'
 for round in 1 2 3 4 5; do
     log=/rootfs/tmp/cpu.log
     rm -f $log

@@ -80,12 +80,7 @@ done
 no_leftovers "after ten at once"
 
 # `runx create` lets the guest boot; runx-init holds the process back until `runx start`.
-gate=/rootfs/tmp/gate-bundle
-mkdir -p $gate/rootfs/bin
-cp /bin/busybox $gate/rootfs/bin/busybox
-cat > $gate/config.json <<'JSON'
-{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["/bin/busybox","echo","started"],"env":["PATH=/bin"],"cwd":"/","user":{"uid":0,"gid":0}}}
-JSON
+bundle /rootfs/tmp/gate-bundle /bin/busybox '["/bin/busybox","echo","started"]'
 gate_runx() { in_root runx --root /run/runx-gate "$@"; }
 gate_runx create --bundle /tmp/gate-bundle rx-gate > /tmp/gate.out 2>&1
 domid=$(xl domid rx-gate)
