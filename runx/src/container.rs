@@ -1,4 +1,8 @@
-//! The lifecycle operations behind runx's verbs, on a state store and a toolstack.
+//! The lifecycle operations behind runx's verbs, on a state store and Xen.
+//!
+//! `create` records its intent before it asks Xen for anything (status `creating`, the domain's
+//! name and uuid), so that whatever point it is killed at, `delete` finds and removes what it
+//! made; and it removes only that: the domain with the uuid it chose, never one found by name.
 
 use std::fs;
 use std::os::fd::OwnedFd;
@@ -6,16 +10,16 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use runx_launch::{keys, RootfsMode};
-use runx_xenstore::Xenstore;
+use runx_launch::RootfsMode;
 
 use crate::bundle::{Bundle, BundleError};
 use crate::container_id::{ContainerId, InvalidId};
-use crate::guest_signal;
+use crate::guest_kind::{GuestKind, NotForKernel};
 use crate::host_config::HostConfig;
+use crate::monitor::Guest;
 use crate::plan::{self, Boot, PlanError};
-use crate::state::{self, ContainerState, StateError, Status, Store};
-use crate::toolstack::{Toolstack, ToolstackError};
+use crate::state::{self, ContainerState, ProcessRef, StateError, Status, Store};
+use crate::xen::{Domain, Xen, XenError};
 
 /// The files a container's folder holds besides its state.
 pub const XL_CONFIG: &str = "domain.cfg";
@@ -39,62 +43,56 @@ pub enum ContainerError {
     #[error("xl config: {0}")]
     XlConfig(#[from] runx_tools::xl::XlError),
     #[error(transparent)]
-    Toolstack(#[from] ToolstackError),
+    Xen(#[from] XenError),
     #[error("container not running")]
     NotRunning,
     #[error("cannot {action} container {id} in state {status}")]
     WrongState { action: &'static str, id: String, status: &'static str },
     #[error("cannot delete container {id} that is not stopped: {status}")]
     NotStopped { id: String, status: &'static str },
-    #[error("cannot start container {id}: xenstore: {source}: is xenstored running?")]
-    Start { id: String, source: std::io::Error },
-    #[error("cannot send signal to container {id}: xenstore: {source}")]
-    Signal { id: String, source: std::io::Error },
+    #[error("cannot start container {id}: {source}")]
+    Start { id: String, source: XenError },
+    #[error("cannot send signal to container {id}: {source}")]
+    Signal { id: String, source: XenError },
     #[error(transparent)]
-    NotForKernel(#[from] guest_signal::NotForKernel),
+    NotForKernel(#[from] NotForKernel),
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
     #[error("the monitor of container {id} did not start: {why}")]
     Monitor { id: String, why: String },
+    #[error("xl created no domain with uuid {uuid} for container {id}")]
+    NoDomain { id: String, uuid: String },
+    #[error("cannot make a uuid for the domain: {0}")]
+    Uuid(std::io::Error),
+    #[error("create of container {id} stopped by signal {signal}: what it made is removed")]
+    Interrupted { id: String, signal: i32 },
 }
 
 pub struct Runtime {
     pub store: Store,
     pub host: HostConfig,
-    pub toolstack: Box<dyn Toolstack>,
+    pub xen: Box<dyn Xen>,
 }
 
 /// What `create` needs beyond the id and the bundle.
 pub struct CreateOptions<'a> {
-    /// Starts the monitor for a domain: given the guest's name and domid, whether it runs its
-    /// own kernel, and the descriptor to report readiness on; returns the monitor's pid.
-    pub spawn_monitor: &'a dyn Fn(&str, u32, bool, OwnedFd) -> std::io::Result<i32>,
-}
-
-/// Undoes a half-done `create` unless disarmed: destroys the domain, removes the state folder.
-struct Rollback<'a> {
-    runtime: &'a Runtime,
-    id: &'a ContainerId,
-    domain: Option<String>,
-    armed: bool,
-}
-
-impl Drop for Rollback<'_> {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        if let Some(name) = &self.domain {
-            let _ = self.runtime.toolstack.destroy(name);
-        }
-        let _ = self.runtime.store.remove(self.id);
-    }
+    /// Starts the monitor of a guest, with the descriptor to report readiness on; returns the
+    /// monitor's pid.
+    pub spawn_monitor: &'a dyn Fn(&Guest<'_>, OwnedFd) -> std::io::Result<i32>,
+    /// Asked between the steps of `create`: a signal that asks it to stop (SIGTERM, SIGINT),
+    /// after which it removes what it made and fails.
+    pub interrupted: &'a dyn Fn() -> Option<i32>,
 }
 
 impl Runtime {
-    /// The status as it is now: a container whose monitor is gone has stopped.
+    /// The status as it is now: a container whose monitor is gone has stopped, and so has one
+    /// whose create was killed before it finished.
     pub fn status(&self, state: &ContainerState) -> Status {
-        if state.status == Status::Creating || state::monitor_alive(state) {
+        let alive = match state.status {
+            Status::Creating => state.creator.map_or(false, |c| c.alive()),
+            _ => state::monitor_alive(state),
+        };
+        if alive {
             state.status
         } else {
             Status::Stopped
@@ -115,50 +113,126 @@ impl Runtime {
     ) -> Result<ContainerState, ContainerError> {
         let id = ContainerId::parse(id)?;
         let bundle = Bundle::load(bundle)?;
-        let name = id.as_str().to_owned();
+        let name = self.store.domain_name(&id);
         let mut plan = plan::plan(&bundle, &self.host, &name)?;
+        let uuid = new_uuid()?;
+        plan.domain.uuid = Some(uuid.clone());
+        let guest = match plan.boot {
+            Boot::Kernel { .. } => GuestKind::OwnKernel,
+            Boot::Init { .. } => GuestKind::RunxInit,
+        };
         let dir = self.store.claim(&id)?;
-        let mut rollback = Rollback { runtime: self, id: &id, domain: None, armed: true };
-        let _lock = self.store.lock(&id)?;
-        self.write_images(&mut plan, &bundle, &dir)?;
-        let config = dir.join(XL_CONFIG);
-        let io = |what| move |source| ContainerError::Io { what, path: dir.join(XL_CONFIG), source };
-        fs::write(&config, plan.domain.render()?).map_err(io("cannot write the xl config"))?;
-        rollback.domain = Some(name.clone());
-        let own_kernel = matches!(plan.boot, Boot::Kernel { .. });
-        // A kernel of the container's own cannot wait for `start`: only Xen can hold it back.
-        let created_paused = own_kernel || !self.host.boot_on_create;
-        let domid = self.toolstack.create(&config, &name, created_paused)?;
-
-        let (ready_read, ready_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| ContainerError::Monitor { id: name.clone(), why: e.to_string() })?;
-        let pid = (options.spawn_monitor)(&name, domid, own_kernel, ready_write)
-            .map_err(|e| ContainerError::Monitor { id: name.clone(), why: e.to_string() })?;
-        let mut answer = String::new();
-        let _ = std::io::Read::read_to_string(&mut fs::File::from(ready_read), &mut answer);
-        if answer != "ok" {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            let why = if answer.is_empty() { "it exited before it was ready".to_owned() } else { answer };
-            return Err(ContainerError::Monitor { id: name, why });
-        }
-        let state = ContainerState {
-            id: name.clone(),
-            status: Status::Created,
+        let _lock = match self.store.lock(&id) {
+            Ok(lock) => lock,
+            Err(e) => {
+                let _ = self.store.remove(&id);
+                return Err(e.into());
+            }
+        };
+        let mut state = ContainerState {
+            id: id.to_string(),
+            status: Status::Creating,
             bundle: bundle.dir.clone(),
             rootfs: bundle.rootfs.clone(),
-            pid,
-            pid_start_time: state::process_start_time(pid).unwrap_or(0),
+            pid: 0,
+            pid_start_time: 0,
             domain_name: name,
-            domid,
-            own_kernel,
-            created_paused,
+            uuid,
+            domid: 0,
+            guest,
+            created_paused: guest.created_paused(self.host.boot_on_create),
+            creator: ProcessRef::current(),
             created: crate::log::now_rfc3339(),
             owner: owner(),
             annotations: bundle.annotations(),
         };
-        self.store.save(&state)?;
-        rollback.armed = false;
-        Ok(state)
+        let made = self
+            .store
+            .save(&state)
+            .map_err(ContainerError::from)
+            .and_then(|()| self.make(&mut state, &mut plan, &bundle, &dir, options));
+        match made {
+            Ok(()) => Ok(state),
+            Err(e) => {
+                let _ = self.tear_down(&id, &state);
+                Err(e)
+            }
+        }
+    }
+
+    /// The steps of `create` after its intent is recorded; each leaves `state` saying what
+    /// exists.
+    fn make(
+        &self,
+        state: &mut ContainerState,
+        plan: &mut plan::Plan,
+        bundle: &Bundle,
+        dir: &Path,
+        options: &CreateOptions<'_>,
+    ) -> Result<(), ContainerError> {
+        let step = || match (options.interrupted)() {
+            Some(signal) => Err(ContainerError::Interrupted { id: state.id.clone(), signal }),
+            None => Ok(()),
+        };
+        step()?;
+        self.write_images(plan, bundle, dir)?;
+        step()?;
+        let config = dir.join(XL_CONFIG);
+        fs::write(&config, plan.domain.render()?).map_err(|source| ContainerError::Io {
+            what: "cannot write the xl config",
+            path: config.clone(),
+            source,
+        })?;
+        step()?;
+        self.xen.create(&config, state.created_paused)?;
+        state.domid = self
+            .xen
+            .find(&state.uuid)?
+            .ok_or_else(|| ContainerError::NoDomain { id: state.id.clone(), uuid: state.uuid.clone() })?;
+        self.store.save(state)?;
+        step()?;
+
+        let monitor_error = |why: String| ContainerError::Monitor { id: state.id.clone(), why };
+        let (ready_read, ready_write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| monitor_error(e.to_string()))?;
+        let guest = Guest { name: &state.domain_name, domid: state.domid, uuid: &state.uuid, kind: state.guest };
+        let pid = (options.spawn_monitor)(&guest, ready_write).map_err(|e| monitor_error(e.to_string()))?;
+        state.pid = pid;
+        state.pid_start_time = state::process_start_time(pid).unwrap_or(0);
+        self.store.save(state)?;
+        let mut answer = String::new();
+        let _ = std::io::Read::read_to_string(&mut fs::File::from(ready_read), &mut answer);
+        if answer != "ok" {
+            let why = if answer.is_empty() { "it exited before it was ready".to_owned() } else { answer };
+            return Err(monitor_error(why));
+        }
+        step()?;
+        state.status = Status::Created;
+        state.creator = None;
+        self.store.save(state)?;
+        Ok(())
+    }
+
+    /// Removes everything a container has, whatever state it is in: its monitor, its domain
+    /// (only the one with its uuid) and its folder.
+    fn tear_down(&self, id: &ContainerId, state: &ContainerState) -> Result<(), ContainerError> {
+        let domid = match state.domid {
+            0 => self.xen.find(&state.uuid)?,
+            domid => Some(domid),
+        };
+        if let Some(domid) = domid {
+            self.xen.destroy(Domain { domid, uuid: &state.uuid })?;
+        }
+        // The monitor sees its domain go and exits (137); one that does not is killed.
+        let deadline = std::time::Instant::now() + MONITOR_GRACE;
+        while state::monitor_alive(state) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        if state::monitor_alive(state) {
+            let _ = kill(Pid::from_raw(state.pid), Signal::SIGKILL);
+        }
+        self.store.remove(id)?;
+        Ok(())
     }
 
     fn write_images(&self, plan: &mut plan::Plan, bundle: &Bundle, dir: &Path) -> Result<(), ContainerError> {
@@ -232,29 +306,37 @@ impl Runtime {
             Status::Stopped => return Err(ContainerError::NotRunning),
             other => return Err(ContainerError::WrongState { action: "start", id: state.id, status: other.as_str() }),
         }
-        if !state.own_kernel {
-            write_xenstore(&keys::of_domain(state.domid, keys::START), "1")
+        let domain = Domain { domid: state.domid, uuid: &state.uuid };
+        if let Some((key, value)) = state.guest.start_request(state.domid) {
+            self.xen
+                .checked(domain)
+                .and_then(|()| self.xen.write(&key, &value))
                 .map_err(|source| ContainerError::Start { id: state.id.clone(), source })?;
         }
         if state.created_paused {
-            self.toolstack.unpause(&state.domain_name)?;
+            self.xen.unpause(domain)?;
         }
         state.status = Status::Running;
         self.store.save(&state)?;
         Ok(())
     }
 
-    pub fn kill(&self, id: &str, signal: Signal) -> Result<(), ContainerError> {
+    /// Sends signal `signo` to the container's process; SIGKILL destroys its domain.
+    pub fn kill(&self, id: &str, signo: i32) -> Result<(), ContainerError> {
         let (_, state) = self.load(id)?;
-        if self.status(&state) == Status::Stopped {
+        if !matches!(self.status(&state), Status::Created | Status::Running | Status::Paused) {
             return Err(ContainerError::NotRunning);
         }
-        if signal == Signal::SIGKILL {
-            self.toolstack.destroy(&state.domain_name)?;
+        let domain = Domain { domid: state.domid, uuid: &state.uuid };
+        if signo == Signal::SIGKILL as i32 {
+            self.xen.destroy(domain)?;
             return Ok(());
         }
-        let (key, value) = guest_signal::request(state.domid, state.own_kernel, signal as i32)?;
-        write_xenstore(&key, &value).map_err(|source| ContainerError::Signal { id: state.id.clone(), source })
+        let (key, value) = state.guest.signal_request(state.domid, signo)?;
+        self.xen
+            .checked(domain)
+            .and_then(|()| self.xen.write(&key, &value))
+            .map_err(|source| ContainerError::Signal { id: state.id.clone(), source })
     }
 
     pub fn pause(&self, id: &str, pause: bool) -> Result<(), ContainerError> {
@@ -270,10 +352,11 @@ impl Runtime {
         if status != from {
             return Err(ContainerError::WrongState { action, id: state.id, status: status.as_str() });
         }
+        let domain = Domain { domid: state.domid, uuid: &state.uuid };
         if pause {
-            self.toolstack.pause(&state.domain_name)?;
+            self.xen.pause(domain)?;
         } else {
-            self.toolstack.unpause(&state.domain_name)?;
+            self.xen.unpause(domain)?;
         }
         state.status = to;
         self.store.save(&state)?;
@@ -281,14 +364,15 @@ impl Runtime {
     }
 
     /// Deletes a stopped (or, like runc, a created) container; `force` also a running one.
-    /// A corrupt state folder is removed with `force`.
+    /// A container whose create was killed part-way is stopped: what it made is removed. A
+    /// state folder without a readable state is removed with `force`: its create never got as
+    /// far as asking Xen for a domain.
     pub fn delete(&self, id: &str, force: bool) -> Result<(), ContainerError> {
         let id = ContainerId::parse(id)?;
         let _lock = self.store.lock(&id)?;
         let state = match self.store.load(&id) {
             Ok(state) => state,
             Err(StateError::Corrupt { .. }) if force => {
-                self.toolstack.destroy(id.as_str())?;
                 self.store.remove(&id)?;
                 return Ok(());
             }
@@ -298,38 +382,264 @@ impl Runtime {
         if matches!(status, Status::Running | Status::Paused) && !force {
             return Err(ContainerError::NotStopped { id: state.id, status: status.as_str() });
         }
-        self.toolstack.destroy(&state.domain_name)?;
-        // The monitor sees its domain go and exits (137); one that does not is killed.
-        let deadline = std::time::Instant::now() + MONITOR_GRACE;
-        while state::monitor_alive(&state) && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        if state::monitor_alive(&state) {
-            let _ = kill(Pid::from_raw(state.pid), Signal::SIGKILL);
-        }
-        self.store.remove(&id)?;
-        Ok(())
+        self.tear_down(&id, &state)
     }
 
-    /// Every container under the root with its current status; unreadable ones are skipped.
-    pub fn list(&self) -> Result<Vec<(ContainerState, Status)>, ContainerError> {
-        let mut out = Vec::new();
+    /// Every container under the root with its current status, and the ids whose state cannot
+    /// be read, with why.
+    #[allow(clippy::type_complexity)]
+    pub fn list(&self) -> Result<(Vec<(ContainerState, Status)>, Vec<(ContainerId, StateError)>), ContainerError> {
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
         for id in self.store.ids()? {
-            if let Ok(state) = self.store.load(&id) {
-                let status = self.status(&state);
-                out.push((state, status));
+            match self.store.load(&id) {
+                Ok(state) => {
+                    let status = self.status(&state);
+                    good.push((state, status));
+                }
+                // Deleted between listing and reading.
+                Err(StateError::NotFound(_)) => {}
+                Err(e) => bad.push((id, e)),
             }
         }
-        Ok(out)
+        Ok((good, bad))
     }
 }
 
-/// One write to xenstored from dom0: how `start` and `kill` reach a guest.
-fn write_xenstore(path: &str, value: &str) -> std::io::Result<()> {
-    Xenstore::connect()?.write(path, value)
+/// A fresh random uuid for a domain, from the kernel.
+fn new_uuid() -> Result<String, ContainerError> {
+    let uuid = fs::read_to_string("/proc/sys/kernel/random/uuid").map_err(ContainerError::Uuid)?;
+    Ok(uuid.trim().to_owned())
 }
 
 fn owner() -> String {
     let uid = nix::unistd::getuid();
     nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name).unwrap_or_else(|| uid.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    use super::*;
+    use crate::xen::memory::{Killed, MemoryXen};
+
+    /// A state root, a bundle and a host config in a folder of their own, on an in-memory Xen.
+    struct Lab {
+        dir: PathBuf,
+        xen: MemoryXen,
+        runtime: Runtime,
+    }
+
+    impl Lab {
+        fn new(tag: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("runx-container-{tag}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(dir.join("bundle/rootfs/bin")).unwrap();
+            fs::write(dir.join("bundle/rootfs/bin/app"), b"#!/bin/sh\n").unwrap();
+            let config = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["/bin/app"],"cwd":"/","user":{"uid":0,"gid":0}}}"#;
+            fs::write(dir.join("bundle/config.json"), config).unwrap();
+            fs::write(dir.join("kernel"), b"kernel").unwrap();
+            fs::write(dir.join("initramfs.cpio"), b"").unwrap();
+            let host = HostConfig {
+                kernel: dir.join("kernel"),
+                initramfs: dir.join("initramfs.cpio"),
+                archive_cache_mib: 0,
+                ..HostConfig::default()
+            };
+            let xen = MemoryXen::default();
+            let runtime = Runtime { store: Store::new(&dir.join("root")), host, xen: Box::new(xen.clone()) };
+            Self { dir, xen, runtime }
+        }
+
+        /// `create`, with `interrupt` deciding at each step whether a stop signal came.
+        fn create_with(
+            &self,
+            id: &str,
+            interrupt: &dyn Fn(usize) -> Option<i32>,
+        ) -> Result<ContainerState, ContainerError> {
+            let xen = self.xen.clone();
+            let spawn = move |guest: &Guest<'_>, ready: OwnedFd| xen.spawn_monitor(guest.domid, ready);
+            let steps = std::cell::Cell::new(0);
+            let interrupted = || {
+                steps.set(steps.get() + 1);
+                interrupt(steps.get() - 1)
+            };
+            let options = CreateOptions { spawn_monitor: &spawn, interrupted: &interrupted };
+            self.runtime.create(id, &self.dir.join("bundle"), &options)
+        }
+
+        fn create(&self, id: &str) -> Result<ContainerState, ContainerError> {
+            self.create_with(id, &|_| None)
+        }
+
+        /// Only the admin's domains are left, and no container state.
+        fn assert_nothing_left(&self, admin: &[u32], when: &str) {
+            let domids: Vec<u32> = self.xen.domains().into_keys().collect();
+            assert_eq!(domids, admin, "{when}: domains left");
+            assert!(self.runtime.store.ids().unwrap().is_empty(), "{when}: state left");
+            let folders: Vec<_> = fs::read_dir(self.dir.join("root")).map(|d| d.count()).into_iter().collect();
+            assert!(folders.iter().all(|&n| n == 0), "{when}: files left in the state root");
+        }
+    }
+
+    impl Drop for Lab {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// How many calls to Xen a create makes.
+    fn calls_of_a_create() -> usize {
+        let lab = Lab::new("probe");
+        lab.create("probe").unwrap();
+        let calls = lab.xen.calls();
+        assert!(calls >= 3, "create made only {calls} calls to Xen");
+        calls
+    }
+
+    #[test]
+    fn a_container_runs_through_its_lifecycle_on_its_own_domain() {
+        let lab = Lab::new("lifecycle");
+        let state = lab.create("web").unwrap();
+        assert_eq!(state.status, Status::Created);
+        let domain = &lab.xen.domains()[&state.domid];
+        assert_eq!((domain.name.as_str(), domain.uuid.as_str()), (state.domain_name.as_str(), state.uuid.as_str()));
+        assert!(state.domain_name.ends_with("-web"), "{}", state.domain_name);
+        lab.runtime.start("web").unwrap();
+        assert_eq!(
+            lab.xen.key(&runx_launch::keys::of_domain(state.domid, runx_launch::keys::START)).as_deref(),
+            Some("1")
+        );
+        lab.runtime.kill("web", 15).unwrap();
+        assert_eq!(
+            lab.xen.key(&runx_launch::keys::of_domain(state.domid, runx_launch::keys::SIGNAL)).as_deref(),
+            Some("15")
+        );
+        lab.runtime.kill("web", 37).unwrap();
+        assert!(matches!(lab.runtime.delete("web", false), Err(ContainerError::NotStopped { .. })));
+        lab.runtime.delete("web", true).unwrap();
+        lab.assert_nothing_left(&[], "after delete");
+    }
+
+    #[test]
+    fn a_failed_create_never_destroys_a_domain_it_did_not_make() {
+        let lab = Lab::new("taken");
+        // An admin's VM that has the very name runx would give the container's domain.
+        let name = lab.runtime.store.domain_name(&ContainerId::parse("web").unwrap());
+        let admin = lab.xen.add_domain(&name);
+        let err = lab.create("web").unwrap_err().to_string();
+        assert!(err.contains("already exists"), "{err}");
+        lab.assert_nothing_left(&[admin], "after the failed create");
+        lab.runtime.delete("web", true).unwrap_err();
+        assert_eq!(lab.xen.domains().len(), 1, "delete --force of a container that does not exist");
+    }
+
+    #[test]
+    fn numeric_ids_never_address_another_domain() {
+        let lab = Lab::new("numeric");
+        let admin = lab.xen.add_domain("admin-vm");
+        let id = admin.to_string();
+        let state = lab.create(&id).unwrap();
+        assert_ne!(state.domid, admin);
+        lab.runtime.start(&id).unwrap();
+        lab.runtime.kill(&id, Signal::SIGKILL as i32).unwrap();
+        assert_eq!(lab.xen.domains().into_keys().collect::<Vec<_>>(), [admin]);
+        lab.runtime.delete(&id, true).unwrap();
+        lab.assert_nothing_left(&[admin], "after delete");
+    }
+
+    #[test]
+    fn a_domain_whose_uuid_changed_is_not_touched() {
+        let lab = Lab::new("recycled");
+        let state = lab.create("web").unwrap();
+        // The domain went and its domid came to another domain (xl reuses domids in the end).
+        lab.runtime.xen.destroy_domid(state.domid).unwrap();
+        lab.xen.write(&runx_launch::keys::of_domain(state.domid, "vm"), "/vm/someone-else").unwrap();
+        lab.xen.write(&runx_launch::keys::of_domain(state.domid, "name"), "someone-else").unwrap();
+        let err = lab.runtime.kill("web", 15);
+        assert!(matches!(err, Err(ContainerError::NotRunning) | Err(ContainerError::Signal { .. })), "{err:?}");
+        assert!(lab.xen.key(&runx_launch::keys::of_domain(state.domid, runx_launch::keys::SIGNAL)).is_none());
+    }
+
+    #[test]
+    fn xen_failing_at_any_step_of_create_leaves_nothing_and_the_id_free() {
+        let calls = calls_of_a_create();
+        for n in 0..calls {
+            let lab = Lab::new(&format!("fault{n}"));
+            lab.xen.fail_at(n);
+            let err =
+                lab.create("web").err().unwrap_or_else(|| panic!("create succeeded with Xen failing at call {n}"));
+            assert!(err.to_string().contains(&format!("injected fault at call {n}")), "{err}");
+            lab.assert_nothing_left(&[], &format!("xen failing at call {n}"));
+            lab.xen.clear_faults();
+            lab.create("web").unwrap_or_else(|e| panic!("create after a fault at call {n}: {e}"));
+            lab.runtime.delete("web", true).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_create_killed_at_any_step_is_cleaned_up_by_delete_force() {
+        let kill = |lab: &Lab, at: &str, create: &dyn Fn() -> Result<ContainerState, ContainerError>| {
+            match catch_unwind(AssertUnwindSafe(create)) {
+                Err(payload) if payload.is::<Killed>() => {}
+                Err(payload) => std::panic::resume_unwind(payload),
+                Ok(_) => panic!("create finished though it was killed {at}"),
+            }
+            lab.xen.clear_faults();
+            lab.runtime.delete("web", true).unwrap_or_else(|e| panic!("delete --force after a kill {at}: {e}"));
+            lab.assert_nothing_left(&[], &format!("killed {at}"));
+            lab.create("web").unwrap_or_else(|e| panic!("create after a kill {at}: {e}"));
+            lab.runtime.delete("web", true).unwrap();
+        };
+        for n in 0..calls_of_a_create() {
+            let lab = Lab::new(&format!("kill{n}"));
+            lab.xen.kill_at(n);
+            kill(&lab, &format!("at Xen call {n}"), &|| lab.create("web"));
+        }
+        for step in 0..steps_of_a_create() {
+            let lab = Lab::new(&format!("killstep{step}"));
+            let at_step = |n: usize| -> Option<i32> {
+                if n == step {
+                    std::panic::resume_unwind(Box::new(Killed));
+                }
+                None
+            };
+            kill(&lab, &format!("at step {step}"), &|| lab.create_with("web", &at_step));
+        }
+    }
+
+    /// How many steps (between which a signal is looked for) a create has.
+    fn steps_of_a_create() -> usize {
+        let lab = Lab::new("steps");
+        let steps = std::cell::Cell::new(0);
+        lab.create_with("probe", &|n| {
+            steps.set(n + 1);
+            None
+        })
+        .unwrap();
+        assert!(steps.get() >= 4, "create has only {} steps", steps.get());
+        steps.get()
+    }
+
+    #[test]
+    fn a_stop_signal_at_any_step_of_create_rolls_it_back() {
+        for step in 0..steps_of_a_create() {
+            let lab = Lab::new(&format!("signal{step}"));
+            match lab.create_with("web", &|n| (n == step).then_some(Signal::SIGTERM as i32)) {
+                Ok(_) => panic!("create finished though SIGTERM came at step {step}"),
+                Err(ContainerError::Interrupted { signal: 15, .. }) => {}
+                Err(e) => panic!("a stop signal at step {step}: {e}"),
+            }
+            lab.assert_nothing_left(&[], &format!("SIGTERM at step {step}"));
+        }
+    }
+
+    #[test]
+    fn a_domain_left_by_a_failed_xl_create_is_removed() {
+        let lab = Lab::new("halfbuilt");
+        lab.xen.create_fails_after_building();
+        let err = lab.create("web").unwrap_err().to_string();
+        assert!(err.contains("unable to add disk devices"), "{err}");
+        lab.assert_nothing_left(&[], "after the failed create");
+    }
 }

@@ -83,6 +83,26 @@ impl HostConfig {
         }
     }
 
+    /// For verbs on containers that exist (state, kill, delete...), which must work whatever the
+    /// config says: a config that cannot be read gives the defaults, with its `root` if that
+    /// much can be read, and the error to warn about.
+    pub fn load_for_existing() -> (Self, Option<HostConfigError>) {
+        match Self::load() {
+            Ok(config) => (config, None),
+            Err(e) => {
+                let root = match &e {
+                    HostConfigError::Parse { path, .. } => std::fs::read_to_string(path).ok().and_then(|t| root_of(&t)),
+                    HostConfigError::Read { .. } => None,
+                };
+                let mut config = Self::default();
+                if let Some(root) = root {
+                    config.root = root;
+                }
+                (config, Some(e))
+            }
+        }
+    }
+
     pub fn from_file(path: &Path) -> Result<Self, HostConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| HostConfigError::Read { path: path.into(), source })?;
@@ -108,6 +128,12 @@ impl HostConfig {
     pub fn archive_cache_dir(root: &Path) -> PathBuf {
         root.join(".archive-cache")
     }
+}
+
+/// The `root` of a config that is otherwise invalid, if its TOML and that key can be read.
+fn root_of(text: &str) -> Option<PathBuf> {
+    let table: toml::Table = toml::from_str(text).ok()?;
+    table.get("root")?.as_str().map(PathBuf::from)
 }
 
 #[cfg(test)]
@@ -158,6 +184,13 @@ mod tests {
         ] {
             assert!(uncommented.contains(&format!("{key} = ")), "{key} missing from {path}");
         }
+    }
+
+    #[test]
+    fn an_invalid_config_still_names_its_root() {
+        assert_eq!(root_of("root = \"/run/elsewhere\"\nmemory = 32\n"), Some(PathBuf::from("/run/elsewhere")));
+        assert_eq!(root_of("root = ["), None);
+        assert_eq!(root_of("vcpus = 0\n"), None);
     }
 
     #[test]

@@ -1,16 +1,16 @@
 //! runx: the library behind the `runx` OCI runtime.
 //!
 //! The runtime turns an OCI bundle into a Xen domain driven through `xl`: `plan` decides the
-//! domain, `container` runs the lifecycle on the `state` store and a `toolstack`, and the
-//! `monitor` owns each domain while it runs. See `docs/design.md`.
+//! domain, `container` runs the lifecycle on the `state` store and `xen` (everything runx asks
+//! of Xen, behind one trait), and the `monitor` owns each domain while it runs. See
+//! `docs/design.md`.
 
 pub mod annotations;
 pub mod bundle;
 pub mod confine;
-pub mod console_ring;
 pub mod container;
 pub mod container_id;
-pub mod guest_signal;
+pub mod guest_kind;
 pub mod host_config;
 pub mod launch;
 pub mod log;
@@ -18,5 +18,14 @@ pub mod monitor;
 pub mod plan;
 pub mod profile;
 pub mod state;
-pub mod toolstack;
 pub mod vm;
+pub mod xen;
+
+/// The newest runtime-spec version runx implements (`runx features`, `runx --version`), as a
+/// literal so that `concat!` can use it.
+#[macro_export]
+macro_rules! spec_version {
+    () => {
+        "1.2.0"
+    };
+}

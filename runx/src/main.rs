@@ -8,9 +8,12 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use runx::log::{Format, Log};
 
+/// What `--version` prints, with the runtime-spec line runc and crun print.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", runx::spec_version!());
+
 /// runx: run each OCI container as its own Xen guest.
 #[derive(Parser)]
-#[command(name = "runx", version, about)]
+#[command(name = "runx", version = VERSION, about)]
 struct Cli {
     /// Where container state lives (default: `root` of /etc/runx/config.toml, /run/runx).
     #[arg(long, global = true)]

@@ -14,26 +14,14 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::stat::Mode;
 use nix::sys::termios;
 use runx_launch::keys;
-use runx_xenstore::Xenstore;
 
-use crate::console_ring::ConsoleRing;
-use crate::guest_signal;
-use crate::toolstack::{DomainState, Shutdown, Toolstack};
+use crate::guest_kind::GuestKind;
+use crate::xen::{Domain, DomainState, Shutdown, Watch, Xen};
 
 /// Exit status when the guest ended without saying how the process did (it crashed, or its
 /// kernel panicked).
 pub const GUEST_FAILED: i32 = 255;
 
-/// A container kernel's exit status, from how its domain ended: powered off is success, a
-/// reboot or a watchdog expiry are told apart from a crash.
-pub fn own_kernel_status(how: Shutdown) -> Option<i32> {
-    match how {
-        Shutdown::Poweroff => Some(0),
-        Shutdown::Reboot => Some(1),
-        Shutdown::Watchdog => Some(2),
-        Shutdown::Crash | Shutdown::Suspend | Shutdown::SoftReset => None,
-    }
-}
 /// How long the console may stay silent after the guest stopped before the monitor stops
 /// reading it: xenconsoled may still be copying the last output.
 const DRAIN_QUIET: Duration = Duration::from_millis(150);
@@ -72,17 +60,24 @@ pub enum MonitorError {
 
 /// What the monitor is watching.
 pub struct Guest<'a> {
+    /// The domain's name, for messages.
     pub name: &'a str,
     pub domid: u32,
-    /// The guest runs the container's own kernel: its poweroff is the process's success.
-    pub own_kernel: bool,
+    pub uuid: &'a str,
+    pub kind: GuestKind,
+}
+
+impl Guest<'_> {
+    fn domain(&self) -> Domain<'_> {
+        Domain { domid: self.domid, uuid: self.uuid }
+    }
 }
 
 /// Prepares the relay (console opened, watches set), reports readiness through `ready` ("ok",
 /// or why not), then runs until the guest ends and returns the exit status.
-pub fn run(toolstack: &dyn Toolstack, guest: &Guest<'_>, ready: OwnedFd) -> Result<i32, MonitorError> {
+pub fn run(xen: &dyn Xen, guest: &Guest<'_>, ready: OwnedFd) -> Result<i32, MonitorError> {
     let mut ready = std::fs::File::from(ready);
-    let relay = match Relay::prepare(toolstack, guest) {
+    let relay = match Relay::prepare(xen, guest) {
         Ok(relay) => relay,
         Err(e) => {
             let _ = ready.write_all(e.to_string().as_bytes());
@@ -94,7 +89,7 @@ pub fn run(toolstack: &dyn Toolstack, guest: &Guest<'_>, ready: OwnedFd) -> Resu
     relay.run()
 }
 
-fn open_console(store: &mut Xenstore, domid: u32) -> Result<OwnedFd, MonitorError> {
+fn open_console(store: &mut dyn Watch, domid: u32) -> Result<OwnedFd, MonitorError> {
     let key = keys::of_domain(domid, "console/tty");
     let deadline = Instant::now() + CONSOLE_WAIT;
     let mut watching = false;
@@ -142,7 +137,7 @@ fn forwarded_signals() -> Result<SignalFd, MonitorError> {
 }
 
 struct Relay<'a> {
-    store: Xenstore,
+    store: Box<dyn Watch>,
     console: OwnedFd,
     signals: SignalFd,
     /// False once xenconsoled closed the console (the domain is being destroyed).
@@ -151,7 +146,7 @@ struct Relay<'a> {
     /// The guest wrote its exit status: it is powering off. xenstored announces the shutdown
     /// through `@releaseDomain`, but the monitor also looks every SHUTDOWN_POLL from then on.
     reported: bool,
-    toolstack: &'a dyn Toolstack,
+    xen: &'a dyn Xen,
     guest: &'a Guest<'a>,
 }
 
@@ -163,14 +158,14 @@ enum Ended {
 }
 
 impl<'a> Relay<'a> {
-    fn prepare(toolstack: &'a dyn Toolstack, guest: &'a Guest<'a>) -> Result<Self, MonitorError> {
-        let mut store = Xenstore::connect().map_err(MonitorError::Xenstore)?;
-        let console = open_console(&mut store, guest.domid)?;
+    fn prepare(xen: &'a dyn Xen, guest: &'a Guest<'a>) -> Result<Self, MonitorError> {
+        let mut store = xen.watcher().map_err(MonitorError::Xenstore)?;
+        let console = open_console(store.as_mut(), guest.domid)?;
         store.watch("@releaseDomain", "release").map_err(MonitorError::Xenstore)?;
         let exit_key = keys::of_domain(guest.domid, keys::EXIT_CODE);
         store.watch(&exit_key, "exit").map_err(MonitorError::Xenstore)?;
         let signals = forwarded_signals()?;
-        Ok(Relay { store, console, signals, console_open: true, stdin_open: true, reported: false, toolstack, guest })
+        Ok(Relay { store, console, signals, console_open: true, stdin_open: true, reported: false, xen, guest })
     }
 
     fn run(mut self) -> Result<i32, MonitorError> {
@@ -187,7 +182,7 @@ impl<'a> Relay<'a> {
             Ended::Gone => 128 + Signal::SIGKILL as i32,
             Ended::Kept(state) => {
                 let status = self.exit_status(state);
-                if let Err(e) = self.toolstack.destroy(self.guest.name) {
+                if let Err(e) = self.xen.destroy(self.guest.domain()) {
                     eprintln!("runx: cannot destroy domain {} after it ended: {e}", self.guest.name);
                 }
                 status
@@ -255,9 +250,9 @@ impl<'a> Relay<'a> {
     }
 
     fn check_domain(&mut self) -> Result<Option<Ended>, MonitorError> {
-        match self.toolstack.state(self.guest.name) {
+        match self.xen.state(self.guest.domain()) {
             Ok(None) => Ok(Some(Ended::Gone)),
-            Ok(Some(state)) if state.domid != self.guest.domid || state.dying => Ok(Some(Ended::Gone)),
+            Ok(Some(state)) if state.dying => Ok(Some(Ended::Gone)),
             Ok(Some(state)) if state.ended.is_some() => Ok(Some(Ended::Kept(state))),
             Ok(Some(_)) => Ok(None),
             Err(e) => {
@@ -305,10 +300,13 @@ impl<'a> Relay<'a> {
     fn forward_signals(&mut self) {
         while let Ok(Some(info)) = self.signals.read_signal() {
             let signo = info.ssi_signo as i32;
-            if self.guest.own_kernel && signo == Signal::SIGWINCH as i32 {
-                continue; // a kernel's console has no window size to update
+            if !self.guest.kind.forwards(signo) {
+                continue;
             }
-            let delivered = guest_signal::request(self.guest.domid, self.guest.own_kernel, signo)
+            let delivered = self
+                .guest
+                .kind
+                .signal_request(self.guest.domid, signo)
                 .map_err(|e| e.to_string())
                 .and_then(|(key, value)| self.store.write(&key, &value).map_err(|e| e.to_string()));
             if let Err(e) = delivered {
@@ -323,7 +321,7 @@ impl<'a> Relay<'a> {
     fn wait_ring_emptied(&mut self) {
         let key = keys::of_domain(self.guest.domid, "console/ring-ref");
         let frame = self.store.read(&key).ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
-        let Some(ring) = frame.and_then(|f| ConsoleRing::map(self.guest.domid, f).ok()) else { return };
+        let Some(ring) = frame.and_then(|f| self.xen.console_ring(self.guest.domid, f).ok()) else { return };
         let deadline = Instant::now() + RING_WAIT;
         while self.console_open && ring.unread() > 0 {
             if Instant::now() >= deadline {
@@ -350,8 +348,7 @@ impl<'a> Relay<'a> {
     fn exit_status(&mut self, state: DomainState) -> i32 {
         let key = keys::of_domain(self.guest.domid, keys::EXIT_CODE);
         let reported = self.store.read(&key).ok().flatten().and_then(|v| v.trim().parse::<i32>().ok());
-        let own_kernel = self.guest.own_kernel.then_some(state.ended).flatten().and_then(own_kernel_status);
-        match reported.or(own_kernel) {
+        match self.guest.kind.exit_status(reported, state.ended) {
             Some(code) => code,
             None => {
                 let how = match state.ended {

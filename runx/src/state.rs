@@ -11,6 +11,7 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::container_id::ContainerId;
+use crate::guest_kind::GuestKind;
 
 const STATE_FILE: &str = "state.json";
 const LOCK_FILE: &str = "lock";
@@ -66,20 +67,46 @@ pub struct ContainerState {
     /// recycled pid is not taken for it.
     pub pid_start_time: u64,
     pub domain_name: String,
+    /// The uuid runx gave the domain: a domain is this container's only while it has it.
+    pub uuid: String,
+    /// 0 until `xl create` made the domain.
     pub domid: u32,
-    /// The guest boots the container's own kernel (no runx-init).
-    #[serde(default)]
-    pub own_kernel: bool,
+    pub guest: GuestKind,
     /// The domain was created paused: `start` unpauses it. Otherwise it booted at `create` and
     /// runx-init waits for `start`'s xenstore key. (States written before boot_on_create existed
     /// lack the field: their domains were all created paused.)
     #[serde(default = "created_paused_by_default")]
     pub created_paused: bool,
+    /// The `runx create` that is making the container (status `creating`): once it is gone
+    /// without finishing, the container is a partial one that `delete` cleans up.
+    #[serde(default)]
+    pub creator: Option<ProcessRef>,
     /// RFC 3339, UTC.
     pub created: String,
     pub owner: String,
     #[serde(default)]
     pub annotations: std::collections::HashMap<String, String>,
+}
+
+/// A process, told apart from a later one that got the same pid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessRef {
+    pub pid: i32,
+    /// Clock ticks since boot (/proc/PID/stat field 22).
+    pub start_time: u64,
+}
+
+impl ProcessRef {
+    pub fn current() -> Option<Self> {
+        let pid = std::process::id() as i32;
+        process_start_time(pid).map(|start_time| Self { pid, start_time })
+    }
+
+    /// Whether it still runs (and is not a zombie).
+    pub fn alive(&self) -> bool {
+        self.pid > 0 && matches!(stat(self.pid), Some((letter, start)) if letter != 'Z' && start == self.start_time)
+    }
 }
 
 /// The state root (`--root`).
@@ -103,6 +130,23 @@ impl Store {
 
     pub fn dir(&self, id: &ContainerId) -> PathBuf {
         self.root.join(id.as_str())
+    }
+
+    /// The Xen domain name of container `id`. Domain names are global to the host, ids only to
+    /// a state root (containerd has one per namespace): the name starts with the root's last
+    /// part and a digest of its path, so that two roots never ask Xen for the same name, and
+    /// it is never all digits (xl would read it as a domid).
+    pub fn domain_name(&self, id: &ContainerId) -> String {
+        use sha2::{Digest, Sha256};
+        let base: String = self
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().chars().filter(|c| c.is_ascii_alphanumeric() || "_.-".contains(*c)).collect())
+            .filter(|b: &String| !b.is_empty())
+            .unwrap_or_else(|| "runx".to_owned());
+        let digest = Sha256::digest(self.root.as_os_str().as_encoded_bytes());
+        let tag = runx_tools::hex::encode(&digest[..3]);
+        format!("{base}-{tag}-{id}")
     }
 
     fn ensure_root(&self) -> Result<(), StateError> {
@@ -137,9 +181,15 @@ impl Store {
     }
 
     pub fn load(&self, id: &ContainerId) -> Result<ContainerState, StateError> {
-        let path = self.dir(id).join(STATE_FILE);
+        let dir = self.dir(id);
+        let path = dir.join(STATE_FILE);
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir.is_dir() => {
+                // Claimed, but its create was killed before it wrote anything: no domain exists.
+                let message = "state.json is missing: its create was interrupted".to_owned();
+                return Err(StateError::Corrupt { id: id.to_string(), path, message });
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StateError::NotFound(id.to_string())),
             Err(e) => return Err(io_err(id.as_str(), &path)(e)),
         };
@@ -215,7 +265,7 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
 
 /// Whether the monitor recorded in `state` is still alive (and not a zombie).
 pub fn monitor_alive(state: &ContainerState) -> bool {
-    state.pid > 0 && matches!(stat(state.pid), Some((letter, start)) if letter != 'Z' && start == state.pid_start_time)
+    ProcessRef { pid: state.pid, start_time: state.pid_start_time }.alive()
 }
 
 fn created_paused_by_default() -> bool {
@@ -252,9 +302,11 @@ mod tests {
             pid: std::process::id() as i32,
             pid_start_time: process_start_time(std::process::id() as i32).unwrap(),
             domain_name: id.into(),
+            uuid: "7f4a1c52-0000-4000-8000-000000000001".into(),
             domid: 3,
-            own_kernel: false,
+            guest: GuestKind::RunxInit,
             created_paused: false,
+            creator: None,
             created: "2026-11-28T00:00:00Z".into(),
             owner: "root".into(),
             annotations: Default::default(),
@@ -268,7 +320,8 @@ mod tests {
         let dir = store.claim(&id).unwrap();
         assert_eq!(fs::metadata(dir.as_path()).unwrap().permissions().mode() & 0o777, 0o700);
         assert!(matches!(store.claim(&id), Err(StateError::Exists(_))));
-        assert!(matches!(store.load(&id), Err(StateError::NotFound(_))));
+        let err = store.load(&id).unwrap_err().to_string();
+        assert!(err.contains("interrupted") && err.contains("runx delete --force c1"), "{err}");
         store.save(&state("c1")).unwrap();
         assert_eq!(store.load(&id).unwrap(), state("c1"));
         assert!(monitor_alive(&store.load(&id).unwrap()));
@@ -276,7 +329,21 @@ mod tests {
         store.remove(&id).unwrap();
         assert!(store.ids().unwrap().is_empty());
         assert!(matches!(store.lock(&id), Err(StateError::NotFound(_))));
+        assert!(matches!(store.load(&id), Err(StateError::NotFound(_))));
         fs::remove_dir_all(store.root()).unwrap();
+    }
+
+    #[test]
+    fn domain_names_differ_per_root_and_are_never_numbers() {
+        let id = ContainerId::parse("7").unwrap();
+        let default = Store::new(Path::new("/run/containerd/runc/default")).domain_name(&id);
+        let k8s = Store::new(Path::new("/run/containerd/runc/k8s.io")).domain_name(&id);
+        let other = Store::new(Path::new("/var/run/other/default")).domain_name(&id);
+        assert!(default.starts_with("default-") && default.ends_with("-7"), "{default}");
+        assert!(k8s.starts_with("k8s.io-"), "{k8s}");
+        assert_ne!(default, other);
+        assert_eq!(default, Store::new(Path::new("/run/containerd/runc/default")).domain_name(&id));
+        assert!(Store::new(Path::new("/")).domain_name(&id).starts_with("runx-"));
     }
 
     #[test]

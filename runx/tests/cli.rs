@@ -58,13 +58,19 @@ impl FakeXen {
     }
 
     fn runx(&self) -> Command {
+        self.runx_at(&self.dir.join("root"))
+    }
+
+    /// runx with state root `root`.
+    fn runx_at(&self, root: &Path) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_runx"));
         let path = format!("{}:{}", self.dir.join("bin").display(), std::env::var("PATH").unwrap_or_default());
         cmd.env("PATH", path)
             .env("XENSTORED_PATH", self.dir.join("xenstored.sock"))
+            .env("FAKE_XEN_STATE", self.dir.join("state"))
             .env("RUNX_CONFIG", self.dir.join("config.toml"))
             .arg("--root")
-            .arg(self.dir.join("root"))
+            .arg(root)
             .stdin(Stdio::null());
         cmd
     }
@@ -92,11 +98,16 @@ impl FakeXen {
     /// `runx create`, its stdout (the container's) going to a file. Returns the output of
     /// create and the file.
     fn create(&self, id: &str, bundle: &Path) -> (Output, PathBuf) {
+        self.create_at(&self.dir.join("root"), id, bundle)
+    }
+
+    /// `create` under state root `root`.
+    fn create_at(&self, root: &Path, id: &str, bundle: &Path) -> (Output, PathBuf) {
         let stdout = self.dir.join(format!("{id}.stdout"));
         let stderr = self.dir.join(format!("{id}.stderr"));
         let pid_file = self.dir.join(format!("{id}.pid"));
         let status = self
-            .runx()
+            .runx_at(root)
             .args(["--log-format", "json", "--log"])
             .arg(self.dir.join(format!("{id}.log")))
             .args(["create", "--bundle"])
@@ -128,10 +139,27 @@ impl FakeXen {
         fs::read_to_string(self.dir.join("state/xl.log")).unwrap_or_default()
     }
 
-    fn domain_exists(&self, name: &str) -> bool {
+    /// `xl ARGS` on the fake Xen, as an admin would run it.
+    fn xl(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(self.dir.join("bin/xl"));
-        cmd.env("XENSTORED_PATH", self.dir.join("xenstored.sock")).args(["list", name]);
-        cmd.output().unwrap().status.success()
+        cmd.env("XENSTORED_PATH", self.dir.join("xenstored.sock")).args(args);
+        cmd.output().unwrap()
+    }
+
+    /// The names of all domains.
+    fn domains(&self) -> Vec<String> {
+        let out = self.xl(&["list"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split(' ').next())
+            .map(String::from)
+            .collect()
+    }
+
+    /// Whether container `id` has a domain: runx names it `ROOT-TAG-ID`.
+    fn domain_exists(&self, id: &str) -> bool {
+        self.domains().iter().any(|name| name.ends_with(&format!("-{id}")))
     }
 
     fn state_dir(&self, id: &str) -> PathBuf {
@@ -231,7 +259,7 @@ fn a_created_container_runs_its_process_only_at_start() {
         assert!(xen.run(&["start", &id]).status.success());
         assert_eq!(wait_exit(pid), 0);
         assert_eq!(fs::read_to_string(&stdout).unwrap(), "started\n");
-        assert_eq!(xen.xl_log().contains(&format!("unpause {id}")), unpauses, "{}", xen.xl_log());
+        assert_eq!(xen.xl_log().contains("unpause "), unpauses, "{}", xen.xl_log());
         assert!(xen.run(&["delete", &id]).status.success());
     }
 }
@@ -549,4 +577,141 @@ fn spec_and_features_describe_runx() {
     assert!(features["annotations"]["io.runx.annotations"].as_str().unwrap().contains("io.runx.kernel"));
     let exec = xen.run(&["exec", "c", "--process", "p.json"]);
     assert!(stderr(&exec).contains("exec is not supported by runx"), "{}", stderr(&exec));
+}
+
+/// A domain of the admin's (`xl create` of a config of its own).
+fn admin_domain(xen: &FakeXen, name: &str) {
+    let cfg = xen.dir.join(format!("{name}.cfg"));
+    fs::write(&cfg, format!("name = \"{name}\"\nkernel = \"{}\"\n", xen.dir.join("kernel").display())).unwrap();
+    let out = xen.xl(&["create", "-p", cfg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn runx_never_touches_a_domain_it_did_not_create() {
+    let xen = FakeXen::new("others");
+    let bundle = xen.bundle("wait", &["wait"], json!({}));
+    // The same id under two state roots (two containerd namespaces) gets two domains.
+    let (out, _) = xen.create("web", &bundle);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let other_root = xen.dir.join("root2");
+    let (out, _) = xen.create_at(&other_root, "web", &bundle);
+    assert!(out.status.success(), "the same id under another root: {}", stderr(&out));
+    assert_eq!(xen.domains().len(), 2, "{:?}", xen.domains());
+    let out = xen.runx_at(&other_root).args(["delete", "--force", "web"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(xen.domains().len(), 1, "deleting one leaves the other: {:?}", xen.domains());
+
+    // An admin's VM with the very name runx would pick: create fails and the VM lives on.
+    let name = xen.domains()[0].replace("-web", "-db");
+    admin_domain(&xen, &name);
+    let (out, _) = xen.create("db", &xen.bundle("db", &["echo"], json!({})));
+    assert!(!out.status.success());
+    assert!(last_error(&stderr(&out)).contains("already exists"), "{}", stderr(&out));
+    assert!(xen.domains().contains(&name), "the admin's domain was destroyed: {:?}", xen.domains());
+    assert!(!xen.state_dir("db").exists());
+
+    // An all-digit id is not a domid: killing container 1 leaves domain 1 (the first one here).
+    admin_domain(&xen, "admin-vm");
+    let (out, _) = xen.create("1", &bundle);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(xen.run(&["start", "1"]).status.success());
+    assert!(xen.run(&["kill", "1", "KILL"]).status.success());
+    assert_eq!(wait_exit(xen.pid("1")), 137);
+    assert!(xen.domains().contains(&"admin-vm".to_owned()) && xen.domains().contains(&name), "{:?}", xen.domains());
+    assert!(xen.run(&["delete", "--force", "web"]).status.success());
+    assert!(xen.run(&["delete", "1"]).status.success());
+}
+
+/// `runx create` of `id` in the background, with `xl create` returning a while after the
+/// domain exists.
+fn slow_create(xen: &FakeXen, id: &str) -> Child {
+    fs::write(xen.dir.join("state/slow-create"), b"2").unwrap();
+    let bundle = xen.bundle(id, &["wait"], json!({}));
+    let child = xen.runx().args(["create", "--bundle"]).arg(&bundle).arg(id).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !xen.domain_exists(id) {
+        assert!(Instant::now() < deadline, "the domain of {id} did not appear");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    fs::remove_file(xen.dir.join("state/slow-create")).unwrap();
+    child
+}
+
+#[test]
+fn a_killed_create_leaves_what_delete_cleans_up() {
+    let xen = FakeXen::new("killed");
+    let mut create = slow_create(&xen, "web");
+    create.kill().unwrap();
+    create.wait().unwrap();
+    assert!(xen.domain_exists("web"));
+    assert_eq!(xen.state("web")["status"], "stopped", "a create that died is over");
+    let out = xen.run(&["create", "--bundle", "/nonexistent", "web"]);
+    assert!(!out.status.success());
+    let out = xen.run(&["delete", "--force", "web"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!xen.domain_exists("web") && !xen.state_dir("web").exists());
+    let (out, _) = xen.create("web", &xen.bundle("web", &["echo", "again"], json!({})));
+    assert!(out.status.success(), "the id is free again: {}", stderr(&out));
+    assert!(xen.run(&["delete", "--force", "web"]).status.success());
+}
+
+#[test]
+fn sigterm_during_create_rolls_it_back() {
+    let xen = FakeXen::new("sigterm");
+    for signal in [nix::sys::signal::Signal::SIGTERM, nix::sys::signal::Signal::SIGINT] {
+        let create = slow_create(&xen, "web");
+        nix::sys::signal::kill(Pid::from_raw(create.id() as i32), signal).unwrap();
+        let out = create.wait_with_output().unwrap();
+        assert!(!out.status.success(), "{signal}: create succeeded");
+        let message = String::from_utf8_lossy(&out.stderr);
+        assert!(message.contains(&format!("stopped by signal {}", signal as i32)), "{signal}: {message}");
+        assert!(!xen.domain_exists("web"), "{signal}: domain left");
+        assert!(!xen.state_dir("web").exists(), "{signal}: state left");
+    }
+}
+
+#[test]
+fn a_broken_host_config_does_not_keep_containers_from_being_removed() {
+    let xen = FakeXen::new("badconfig");
+    let (out, _) = xen.create("web", &xen.bundle("web", &["wait"], json!({})));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = fs::read_to_string(xen.dir.join("config.toml")).unwrap();
+    fs::write(xen.dir.join("config.toml"), format!("{config}vcpus = \"many\"\n")).unwrap();
+    let out = xen.run(&["create", "--bundle", "/nonexistent", "db"]);
+    assert!(stderr(&out).contains("is not valid"), "create needs a valid config: {}", stderr(&out));
+    assert_eq!(xen.state("web")["status"], "created");
+    assert!(xen.run(&["start", "web"]).status.success());
+    let out = xen.run(&["kill", "web", "RTMIN+3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning"), "the broken config is named: {}", stderr(&out));
+    assert_eq!(wait_exit(xen.pid("web")), 128 + 37, "SIGRTMIN+3 reaches the process");
+    assert!(xen.run(&["delete", "web"]).status.success());
+    assert!(!xen.state_dir("web").exists());
+}
+
+#[test]
+fn state_list_and_version_behave_like_runc() {
+    let xen = FakeXen::new("runc-like");
+    let (out, _) = xen.create("web", &xen.bundle("web", &["wait"], json!({})));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A reader that goes away ends runx like runc, not with a panic.
+    let mut state = xen.runx().args(["state", "web"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(state.stdout.take());
+    let out = state.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&out.stderr));
+    // A container whose state cannot be read is named, not hidden.
+    fs::create_dir(xen.dir.join("root/broken")).unwrap();
+    let out = xen.run(&["list"]);
+    assert!(out.status.success());
+    assert!(
+        stderr(&out).contains("container broken is not listed") && stderr(&out).contains("delete --force broken"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(xen.run(&["delete", "--force", "broken"]).status.success());
+    assert!(xen.run(&["delete", "--force", "web"]).status.success());
+    let version = xen.run(&["--version"]);
+    let version = String::from_utf8_lossy(&version.stdout).into_owned();
+    assert!(version.starts_with("runx ") && version.contains("\nspec: 1."), "{version}");
 }

@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
 use super::Global;
 use runx::container::CreateOptions;
 use runx::log::Log;
+use runx::monitor::Guest;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -40,11 +42,17 @@ pub fn run(args: Args, global: &Global, log: &mut Log) -> Result<()> {
         Some(socket) => Some(send_terminal(socket)?),
         None => None,
     };
-    let spawn = |name: &str, domid: u32, own_kernel: bool, ready: OwnedFd| -> std::io::Result<i32> {
-        spawn_monitor(name, domid, own_kernel, ready, terminal.as_ref())
-    };
+    let spawn = |guest: &Guest<'_>, ready: OwnedFd| spawn_monitor(guest, ready, terminal.as_ref());
+    // SIGTERM, SIGINT and SIGHUP (containerd's shim giving up, a user's ^C) are held until the
+    // next step of create, which then removes what it made: a signal between two steps would
+    // otherwise leave a domain behind.
+    let stop_signals = stop_signals();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&stop_signals), None)
+        .context("cannot hold the stop signals during create")?;
+    let interrupted = || pending(&stop_signals);
     log.debug(&format!("creating {} from {}", args.id, args.bundle.display()));
-    let state = runtime.create(&args.id, &args.bundle, &CreateOptions { spawn_monitor: &spawn })?;
+    let options = CreateOptions { spawn_monitor: &spawn, interrupted: &interrupted };
+    let state = runtime.create(&args.id, &args.bundle, &options)?;
     if let Some(path) = &args.pid_file {
         if let Err(e) = runx::state::write_atomically(path, state.pid.to_string().as_bytes()) {
             let _ = runtime.delete(&args.id, true);
@@ -52,6 +60,26 @@ pub fn run(args: Args, global: &Global, log: &mut Log) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn stop_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        set.add(signal);
+    }
+    set
+}
+
+/// The first of `signals` that is pending, if any.
+fn pending(signals: &SigSet) -> Option<i32> {
+    let mut set = std::mem::MaybeUninit::<nix::libc::sigset_t>::uninit();
+    // SAFETY: sigpending fills the set it is given.
+    if unsafe { nix::libc::sigpending(set.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: initialised by sigpending above.
+    let set = unsafe { SigSet::from_sigset_t_unchecked(set.assume_init()) };
+    signals.iter().find(|s| set.contains(*s)).map(|s| s as i32)
 }
 
 /// Opens a pty, sends its master over the console socket (as runc does) and returns the slave,
@@ -73,20 +101,12 @@ fn send_terminal(socket: &Path) -> Result<OwnedFd> {
     Ok(pty.slave)
 }
 
-fn spawn_monitor(
-    name: &str,
-    domid: u32,
-    own_kernel: bool,
-    ready: OwnedFd,
-    terminal: Option<&OwnedFd>,
-) -> std::io::Result<i32> {
+fn spawn_monitor(guest: &Guest<'_>, ready: OwnedFd, terminal: Option<&OwnedFd>) -> std::io::Result<i32> {
     let mut command = Command::new("/proc/self/exe");
-    command.args(["monitor", "--domid", &domid.to_string()]);
+    command.args(["monitor", "--domid", &guest.domid.to_string(), "--uuid", guest.uuid]);
+    command.args(["--guest", guest.kind.as_str()]);
     command.args(["--ready-fd", &ready.as_raw_fd().to_string()]);
-    if own_kernel {
-        command.arg("--own-kernel");
-    }
-    command.arg(name);
+    command.arg("--").arg(guest.name);
     if let Some(tty) = terminal {
         command.stdin(Stdio::from(tty.try_clone()?)).stdout(Stdio::from(tty.try_clone()?));
         command.stderr(Stdio::from(tty.try_clone()?));

@@ -11,7 +11,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &Global) -> Result<()> {
-    let runtime = global.runtime()?;
+    let runtime = global.cleanup_runtime()?;
     match runtime.delete(&args.id, args.force) {
         // runc: deleting a container that does not exist succeeds with --force.
         Err(runx::container::ContainerError::State(runx::state::StateError::NotFound(_))) if args.force => Ok(()),

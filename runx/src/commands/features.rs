@@ -6,7 +6,7 @@ use serde_json::json;
 pub fn run() -> Result<()> {
     let doc = json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": "1.2.0",
+        "ociVersionMax": runx::spec_version!(),
         "hooks": [],
         "mountOptions": ["ro", "rw", "nosuid", "nodev", "noexec", "bind", "rbind"],
         "linux": {

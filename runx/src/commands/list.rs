@@ -19,7 +19,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &Global) -> Result<()> {
-    let containers = global.runtime()?.list()?;
+    let (containers, unreadable) = global.cleanup_runtime()?.list()?;
+    for (id, error) in &unreadable {
+        eprintln!("runx: warning: container {id} is not listed: {error}");
+    }
     if args.quiet {
         for (state, _) in &containers {
             println!("{}", state.id);

@@ -22,7 +22,7 @@ use runx::container::Runtime;
 use runx::host_config::HostConfig;
 use runx::log::Log;
 use runx::state::Store;
-use runx::toolstack::Xl;
+use runx::xen::Xl;
 
 pub struct Global {
     pub root: Option<PathBuf>,
@@ -63,14 +63,37 @@ pub enum Command {
 }
 
 impl Global {
+    /// The runtime for `create`, which needs a valid host config.
     fn runtime(&self) -> Result<Runtime> {
-        let host = HostConfig::load()?;
+        Ok(self.runtime_with(HostConfig::load()?))
+    }
+
+    /// The runtime for the verbs on containers that exist: they work whatever the host config
+    /// says, so that a broken config never keeps a container from being stopped and removed.
+    fn cleanup_runtime(&self) -> Result<Runtime> {
+        let (host, error) = HostConfig::load_for_existing();
+        let runtime = self.runtime_with(host);
+        if let Some(e) = error {
+            eprintln!("runx: warning: {e}: using the state root {}", runtime.store.root().display());
+        }
+        Ok(runtime)
+    }
+
+    fn runtime_with(&self, host: HostConfig) -> Runtime {
         let root = self.root.clone().unwrap_or_else(|| host.root.clone());
-        Ok(Runtime { store: Store::new(&root), host, toolstack: Box::new(Xl) })
+        Runtime { store: Store::new(&root), host, xen: Box::<Xl>::default() }
     }
 }
-
 pub fn run(command: Command, global: &Global, log: &mut Log) -> Result<ExitCode> {
+    if !matches!(command, Command::Monitor(_)) {
+        // Like runc and the C tools: a reader that goes away (`runx state | head`) ends runx
+        // quietly instead of failing a print. The monitor keeps SIGPIPE ignored: it must outlive
+        // a reader of the container's output and handles the write errors itself.
+        // SAFETY: no other thread exists yet, and SIG_DFL needs no handler.
+        unsafe {
+            let _ = nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
+        }
+    }
     match command {
         Command::Create(args) => create::run(args, global, log),
         Command::Start(args) => start::run(args, global),

@@ -8,6 +8,6 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &Global, pause: bool) -> Result<()> {
-    global.runtime()?.pause(&args.id, pause)?;
+    global.cleanup_runtime()?.pause(&args.id, pause)?;
     Ok(())
 }

@@ -15,7 +15,7 @@ pub struct Args {
 
 /// The container's host processes: only its monitor (the guest's processes are not the host's).
 pub fn run(args: Args, global: &Global) -> Result<()> {
-    let runtime = global.runtime()?;
+    let runtime = global.cleanup_runtime()?;
     let (_, state) = runtime.load(&args.id)?;
     let pids: Vec<i32> = if runx::state::monitor_alive(&state) { vec![state.pid] } else { Vec::new() };
     match args.format {

@@ -8,6 +8,6 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &Global) -> Result<()> {
-    global.runtime()?.start(&args.id)?;
+    global.cleanup_runtime()?.start(&args.id)?;
     Ok(())
 }

@@ -25,7 +25,7 @@ pub fn document(state: &ContainerState, status: Status) -> serde_json::Value {
 }
 
 pub fn run(args: Args, global: &Global) -> Result<()> {
-    let runtime = global.runtime()?;
+    let runtime = global.cleanup_runtime()?;
     let (_, state) = runtime.load(&args.id)?;
     let status = runtime.status(&state);
     println!("{}", serde_json::to_string_pretty(&document(&state, status))?);

@@ -9,7 +9,12 @@ ramdisk holds no launch spec (a container's own kernel) behaves like the lab's b
 kernel: it prints its command line and shuts down for the reason a `shutdown=REASON` word
 names (poweroff when none); with a `wait=1` word it first waits for Xen's shutdown request
 (control/shutdown), as a Linux guest would. A domain created without -p boots at once; a launch
-spec with wait_for_start runs its command only once data/runx/start is written, as runx-init does. Every `xl` call is appended to STATE/xl.log."""
+spec with wait_for_start runs its command only once data/runx/start is written, as runx-init does. Every `xl` call is appended to STATE/xl.log.
+
+Domains are addressed by name or domid, as xl does; a config's `uuid` becomes the domain's `vm`
+key (/vm/UUID) as libxl writes it. Faults: a file STATE/fail-create makes `xl create` fail; a
+file STATE/slow-create holding N makes `xl create` return only N seconds after the domain exists
+(so that a test can kill the runtime in between)."""
 
 import gzip, os, socket, struct, sys, threading, time
 
@@ -63,6 +68,9 @@ class Store:
             dom = self.find(rest[-1]) if rest else None
             if verb == "create":
                 return self.create(rest[-1], paused="-p" in rest)
+            if verb == "list" and not rest:
+                rows = "".join("%s %d 0 1 -b---- 0.1\n" % (d.name, d.domid) for d in self.domains.values())
+                return 0, "Name ID Mem VCPUs State Time(s)\n" + rows, ""
             if verb in ("domid", "list", "unpause", "pause", "destroy") and dom is None:
                 return 1, "", "%s is an invalid domain identifier (rc=-6)\n" % rest[-1]
             if verb == "domid":
@@ -109,6 +117,8 @@ class Store:
         self.next_domid += 1
         self.domains[dom.domid] = dom
         self.write("/local/domain/%d/name" % dom.domid, dom.name)
+        if config.get("uuid"):
+            self.write("/local/domain/%d/vm" % dom.domid, "/vm/" + config["uuid"])
         self.write("/local/domain/%d/console/tty" % dom.domid, os.ttyname(dom.slave))
         if not paused:
             self.unpause(dom)
@@ -133,7 +143,7 @@ class Store:
     # the guest
     def boot(self, dom):
         spec = launch_spec(dom.config.get("ramdisk"))
-        say = lambda text: os.write(dom.master, text.encode())
+        say = lambda text: os.write(dom.master, text.encode()) if dom.domid in self.domains else None
         if spec is None:
             cmdline = dom.config.get("extra", "")
             say(cmdline + "\n")
@@ -276,6 +286,9 @@ def xl(args):
     conn.sendall(struct.pack("=IIII", XS_DEBUG, 1, 0, len(payload)) + payload)
     _, _, _, length = struct.unpack("=IIII", recv(conn, 16))
     rc, out, err = recv(conn, length).split(b"\0")[:3]
+    slow = os.path.join(os.environ.get("FAKE_XEN_STATE", ""), "slow-create")
+    if args[0] == "create" and os.path.exists(slow):
+        time.sleep(float(open(slow).read()))
     sys.stdout.write(out.decode())
     sys.stderr.write(err.decode())
     return int(rc)

@@ -57,6 +57,8 @@ pub enum XlError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainConfig {
     pub name: String,
+    /// The domain's identity (`uuid`): what the runtime recognises its own domains by.
+    pub uuid: Option<String>,
     pub guest_type: GuestType,
     pub kernel: String,
     pub ramdisk: Option<String>,
@@ -79,6 +81,7 @@ impl DomainConfig {
     pub fn new(name: &str, guest_type: GuestType, kernel: &str, memory_mib: u64, vcpus: u32) -> Self {
         Self {
             name: name.to_owned(),
+            uuid: None,
             guest_type,
             kernel: kernel.to_owned(),
             ramdisk: None,
@@ -109,6 +112,9 @@ impl DomainConfig {
             Ok(())
         };
         string("name", &self.name)?;
+        if let Some(uuid) = &self.uuid {
+            string("uuid", uuid)?;
+        }
         string("type", self.guest_type.as_str())?;
         string("kernel", &self.kernel)?;
         if let Some(ramdisk) = &self.ramdisk {

@@ -14,6 +14,11 @@ wait_gone() {
     done
 }
 
+# domain_of ID: the Xen domain of runx container ID (runx names it ROOT-TAG-ID, docs/runtime.md).
+domain_of() {
+    xl list | awk -v end="-$1" 'NR > 1 && length($1) > length(end) && substr($1, length($1) - length(end) + 1) == end { print $1 }'
+}
+
 # wait_key PATH SECONDS: waits until xenstore PATH exists; fails after SECONDS.
 wait_key() {
     ticks=0

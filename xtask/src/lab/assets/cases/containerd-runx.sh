@@ -43,9 +43,9 @@ fi
 
 run_bg rx-limits /tmp/limits.out --memory-limit 100663296 --cpus 2 $IMG rx-limits sh -c 'echo ready; sleep 60'
 if wait_for /tmp/limits.out ready 90; then
-    row=$(xl list rx-limits | awk 'NR == 2 { print $3 " MiB, " $4 " vcpus" }')
+    row=$(xl list "$(domain_of rx-limits)" | awk 'NR == 2 { print $3 " MiB, " $4 " vcpus" }')
     expect "--memory-limit 96 MiB and --cpus 2 in xl list" "96 MiB, 2 vcpus" "$row"
-    contains "the cap in xl's domain config" '"cap": 200' "$(in_root xl list -l rx-limits)"
+    contains "the cap in xl's domain config" '"cap": 200' "$(in_root xl list -l "$(domain_of rx-limits)")"
     in_root ctr task kill -s SIGKILL rx-limits
 fi
 wait $bg
@@ -83,9 +83,10 @@ no_leftovers "after ten at once"
 bundle /rootfs/tmp/gate-bundle /bin/busybox '["/bin/busybox","echo","started"]'
 gate_runx() { in_root runx --root /run/runx-gate "$@"; }
 gate_runx create --bundle /tmp/gate-bundle rx-gate > /tmp/gate.out 2>&1
-domid=$(xl domid rx-gate)
+gate_domain=$(domain_of rx-gate)
+domid=$(xl domid "$gate_domain")
 sleep 8
-row=$(xl list rx-gate | awk 'NR == 2 { print $5, $6 }')
+row=$(xl list "$gate_domain" | awk 'NR == 2 { print $5, $6 }')
 case "$row" in
     ??p*) fail "created: the domain is paused ($row): it should boot at create" ;;
     *) ok "created: the domain runs ($row)" ;;
@@ -99,7 +100,7 @@ start_ms=$(now_ms)
 gate_runx start rx-gate
 wait_for /tmp/gate.out started 60 || fail "the process did not run after runx start"
 ok "runx start to the process's output: $(($(now_ms) - start_ms)) ms (the kernel had booted)"
-wait_gone rx-gate 60
+wait_gone "$gate_domain" 60
 gate_runx delete rx-gate
 expect "runx start: output" "started" "$(cat /tmp/gate.out)"
 expect "runx delete: no state left" "" "$(ls /rootfs/run/runx-gate)"

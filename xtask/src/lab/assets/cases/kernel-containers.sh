@@ -48,10 +48,10 @@ CFG
 echo 'allowed_profiles = ["pinned"]' > /rootfs/etc/runx/config.toml
 run_bg rx-pinned /tmp/pinned.out --annotation io.runx.profile=pinned $IMG rx-pinned sh -c 'echo ready; sleep 60'
 if wait_for /tmp/pinned.out ready 90; then
-    expect "profile: memory 40 MiB in xl list" 40 "$(xl list rx-pinned | awk 'NR == 2 { print $3 }')"
+    expect "profile: memory 40 MiB in xl list" 40 "$(xl list "$(domain_of rx-pinned)" | awk 'NR == 2 { print $3 }')"
     expect "profile: vcpu 0 pinned to pcpu 1 (xl vcpu-list)" "1 / all" \
-        "$(xl vcpu-list rx-pinned | awk 'NR == 2 { print $7, $8, $9 }')"
-    contains "profile: the pinning in xl list -l" '"vcpu_hard_affinity"' "$(in_root xl list -l rx-pinned)"
+        "$(xl vcpu-list "$(domain_of rx-pinned)" | awk 'NR == 2 { print $7, $8, $9 }')"
+    contains "profile: the pinning in xl list -l" '"vcpu_hard_affinity"' "$(in_root xl list -l "$(domain_of rx-pinned)")"
     in_root ctr task kill -s SIGKILL rx-pinned
 else
     fail "pinned container never printed ready: $(cat /tmp/pinned.out)"

@@ -1,19 +1,35 @@
-//! The `xl` command line toolstack.
+//! The real Xen: the `xl` command line toolstack, xenstored, and privcmd for the console ring.
 
+use std::cell::RefCell;
 use std::ffi::OsStr;
+use std::io;
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use runx_launch::keys;
 use runx_xenstore::Xenstore;
 
-use super::{DomainState, Shutdown, Toolstack, ToolstackError};
+use super::console_ring::PrivcmdRing;
+use super::{ConsoleRing, DomainState, Shutdown, Watch, Xen, XenError};
 
-/// Runs `xl` from PATH.
-pub struct Xl;
+/// Runs `xl` from PATH, and talks to xenstored over one connection, opened when first needed.
+#[derive(Default)]
+pub struct Xl {
+    store: RefCell<Option<Xenstore>>,
+}
+
+impl Xl {
+    fn with_store<T>(&self, f: impl FnOnce(&mut Xenstore) -> io::Result<T>) -> Result<T, XenError> {
+        let mut slot = self.store.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(Xenstore::connect()?);
+        }
+        Ok(f(slot.as_mut().expect("connected above"))?)
+    }
+}
 
 /// Runs `xl ARGS`; returns the command line (for messages) and what it did.
-fn run<I, S>(args: I) -> Result<(String, Output), ToolstackError>
+fn run<I, S>(args: I) -> Result<(String, Output), XenError>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -22,11 +38,11 @@ where
     let command = format!("xl {}", args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "));
     match Command::new("xl").args(&args).stdin(std::process::Stdio::null()).output() {
         Ok(output) => Ok((command, output)),
-        Err(source) => Err(ToolstackError::Spawn { command, source }),
+        Err(source) => Err(XenError::Spawn { command, source }),
     }
 }
 
-fn checked<I, S>(args: I) -> Result<String, ToolstackError>
+fn checked<I, S>(args: I) -> Result<String, XenError>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -35,28 +51,7 @@ where
     if output.status.success() {
         return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
     }
-    Err(ToolstackError::Failed { command, message: failure_message(&output) })
-}
-
-/// The domid of the domain called `name`, read from xenstore: what `xl domid` looks up, without
-/// starting another xl (each one costs a process start in dom0).
-fn domid_by_name(name: &str) -> Result<u32, ToolstackError> {
-    let lookup = || -> std::io::Result<Option<u32>> {
-        let mut store = Xenstore::connect()?;
-        let mut found = None;
-        for entry in store.directory("/local/domain")?.unwrap_or_default() {
-            let Ok(domid) = entry.parse::<u32>() else { continue };
-            if store.read(&keys::of_domain(domid, "name"))?.as_deref() == Some(name) {
-                found = found.max(Some(domid));
-            }
-        }
-        Ok(found)
-    };
-    match lookup() {
-        Ok(Some(domid)) => Ok(domid),
-        Ok(None) => Err(ToolstackError::Lookup { name: name.to_owned(), why: "no domain has that name".into() }),
-        Err(e) => Err(ToolstackError::Lookup { name: name.to_owned(), why: e.to_string() }),
-    }
+    Err(XenError::Failed { command, message: failure_message(&output) })
 }
 
 /// xl's own words for a failure: its stderr without the noise lines, or the exit status.
@@ -90,51 +85,96 @@ fn gone(message: &str) -> bool {
     message.contains("invalid domain identifier") || message.contains("not found") || message.contains("does not exist")
 }
 
-impl Toolstack for Xl {
-    fn create(&self, config: &Path, name: &str, paused: bool) -> Result<u32, ToolstackError> {
+impl Xen for Xl {
+    fn create(&self, config: &Path, paused: bool) -> Result<(), XenError> {
         let mut args = vec![OsStr::new("create")];
         if paused {
             args.push(OsStr::new("-p"));
         }
         args.push(config.as_os_str());
-        checked(args)?;
-        domid_by_name(name)
+        checked(args).map(drop)
     }
 
-    fn unpause(&self, name: &str) -> Result<(), ToolstackError> {
-        checked(["unpause", name]).map(drop)
+    fn pause_domid(&self, domid: u32) -> Result<(), XenError> {
+        checked(["pause", &domid.to_string()]).map(drop)
     }
 
-    fn pause(&self, name: &str) -> Result<(), ToolstackError> {
-        checked(["pause", name]).map(drop)
+    fn unpause_domid(&self, domid: u32) -> Result<(), XenError> {
+        checked(["unpause", &domid.to_string()]).map(drop)
     }
 
-    fn destroy(&self, name: &str) -> Result<(), ToolstackError> {
-        match checked(["destroy", name]) {
-            Err(ToolstackError::Failed { message, .. }) if gone(&message) => Ok(()),
+    fn destroy_domid(&self, domid: u32) -> Result<(), XenError> {
+        match checked(["destroy", &domid.to_string()]) {
+            Err(XenError::Failed { message, .. }) if gone(&message) => Ok(()),
             other => other.map(drop),
         }
     }
 
-    fn state(&self, name: &str) -> Result<Option<DomainState>, ToolstackError> {
-        let (command, output) = run(["list", name])?;
+    fn state_domid(&self, domid: u32) -> Result<Option<DomainState>, XenError> {
+        let (command, output) = run(["list", &domid.to_string()])?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         if !output.status.success() {
             let message = failure_message(&output);
-            return if gone(&message) { Ok(None) } else { Err(ToolstackError::Failed { command, message }) };
+            return if gone(&message) { Ok(None) } else { Err(XenError::Failed { command, message }) };
         }
-        parse_list(&stdout, name).map(Some).ok_or(ToolstackError::Unreadable { command, output: stdout })
+        parse_list(&stdout, domid).map(Some).ok_or(XenError::Unreadable { command, output: stdout })
+    }
+
+    fn read(&self, path: &str) -> Result<Option<String>, XenError> {
+        self.with_store(|store| store.read(path))
+    }
+
+    fn write(&self, path: &str, value: &str) -> Result<(), XenError> {
+        self.with_store(|store| store.write(path, value))
+    }
+
+    fn directory(&self, path: &str) -> Result<Vec<String>, XenError> {
+        self.with_store(|store| store.directory(path)).map(Option::unwrap_or_default)
+    }
+
+    fn watcher(&self) -> io::Result<Box<dyn Watch>> {
+        Ok(Box::new(Xenstore::connect()?))
+    }
+
+    fn console_ring(&self, domid: u32, frame: u64) -> io::Result<Box<dyn ConsoleRing>> {
+        Ok(Box::new(PrivcmdRing::map(domid, frame)?))
+    }
+}
+
+impl Watch for Xenstore {
+    fn fd(&self) -> BorrowedFd<'_> {
+        Xenstore::fd(self)
+    }
+
+    fn watch(&mut self, path: &str, token: &str) -> io::Result<()> {
+        Xenstore::watch(self, path, token)
+    }
+
+    fn next_event(&mut self) -> io::Result<String> {
+        Xenstore::next_event(self)
+    }
+
+    fn has_queued_events(&self) -> bool {
+        Xenstore::has_queued_events(self)
+    }
+
+    fn read(&mut self, path: &str) -> io::Result<Option<String>> {
+        Xenstore::read(self, path)
+    }
+
+    fn write(&mut self, path: &str, value: &str) -> io::Result<()> {
+        Xenstore::write(self, path, value)
     }
 }
 
 /// Reads one domain's row of `xl list`: `Name ID Mem VCPUs State Time(s)`, the state being
 /// six flag columns `rbpsRd`, R the shutdown reason's letter (`-rscwS`: poweroff, reboot,
 /// suspend, crash, watchdog, soft reset).
-fn parse_list(output: &str, name: &str) -> Option<DomainState> {
-    let row = output.lines().skip(1).find(|l| l.split_whitespace().next() == Some(name))?;
-    let fields: Vec<&str> = row.split_whitespace().collect();
-    let domid = fields.get(1)?.parse().ok()?;
-    let flags = fields.get(4)?.as_bytes();
+fn parse_list(output: &str, domid: u32) -> Option<DomainState> {
+    // Names may hold spaces: the columns after the name are counted from the right.
+    let row = output.lines().skip(1).find(|l| l.split_whitespace().rev().nth(4) == Some(domid.to_string().as_str()))?;
+    let fields: Vec<&str> = row.split_whitespace().rev().collect();
+    let flags = fields.get(1)?.as_bytes();
     if flags.len() != 6 {
         return None;
     }
@@ -148,7 +188,7 @@ fn parse_list(output: &str, name: &str) -> Option<DomainState> {
         (b'-', _) => None,
         _ => return None,
     };
-    Some(DomainState { domid, paused: flags[2] == b'p', ended, dying: flags[5] == b'd' })
+    Some(DomainState { paused: flags[2] == b'p', ended, dying: flags[5] == b'd' })
 }
 
 #[cfg(test)]
@@ -159,15 +199,15 @@ mod tests {
     fn reads_xl_list_rows() {
         let out = "Name                                        ID   Mem VCPUs\tState\tTime(s)\n\
                    web                                          7    64     1     --p---       0.0\n";
-        let s = parse_list(out, "web").unwrap();
-        assert_eq!(s, DomainState { domid: 7, paused: true, ended: None, dying: false });
+        let s = parse_list(out, 7).unwrap();
+        assert_eq!(s, DomainState { paused: true, ended: None, dying: false });
         for (flags, reason) in
             [("---s--", Shutdown::Poweroff), ("---sc-", Shutdown::Crash), ("---sw-", Shutdown::Watchdog)]
         {
-            assert_eq!(parse_list(&out.replace("--p---", flags), "web").unwrap().ended, Some(reason));
+            assert_eq!(parse_list(&out.replace("--p---", flags), 7).unwrap().ended, Some(reason));
         }
-        assert!(parse_list(out, "other").is_none());
-        assert!(parse_list("Name ID\nweb 7 64 1 x 0.0\n", "web").is_none());
+        assert!(parse_list(out, 8).is_none());
+        assert!(parse_list("Name ID\nweb 7 64 1 x 0.0\n", 7).is_none());
     }
 
     #[test]

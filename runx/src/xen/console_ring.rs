@@ -34,12 +34,12 @@ nix::ioctl_readwrite_bad!(
     MmapBatchV2
 );
 
-pub struct ConsoleRing {
+pub struct PrivcmdRing {
     page: NonNull<std::ffi::c_void>,
     _privcmd: File,
 }
 
-impl ConsoleRing {
+impl PrivcmdRing {
     /// Maps the ring page `frame` (xenstore's `console/ring-ref`: a machine frame for PV
     /// guests, a guest frame otherwise) of domain `domid`.
     pub fn map(domid: u32, frame: u64) -> std::io::Result<Self> {
@@ -48,7 +48,7 @@ impl ConsoleRing {
         let length = NonZeroUsize::new(PAGE).expect("a page is not empty");
         // SAFETY: a fresh shared mapping of privcmd, which only the ioctl below fills.
         let page = unsafe { mmap(None, length, ProtFlags::PROT_READ, MapFlags::MAP_SHARED, &privcmd, 0) }?;
-        let ring = ConsoleRing { page, _privcmd: privcmd };
+        let ring = PrivcmdRing { page, _privcmd: privcmd };
         let frames = [frame];
         let mut err = 0i32;
         let mut batch = MmapBatchV2 { num: 1, dom, addr: page.as_ptr() as u64, arr: frames.as_ptr(), err: &mut err };
@@ -60,9 +60,11 @@ impl ConsoleRing {
         }
         Ok(ring)
     }
+}
 
+impl super::ConsoleRing for PrivcmdRing {
     /// Bytes the guest wrote that xenconsoled has not taken yet.
-    pub fn unread(&self) -> u32 {
+    fn unread(&self) -> u32 {
         let base = self.page.as_ptr().cast::<u8>();
         // SAFETY: both offsets lie in the mapped page; the guest and xenconsoled change them, so
         // each read is volatile.
@@ -76,7 +78,7 @@ impl ConsoleRing {
     }
 }
 
-impl Drop for ConsoleRing {
+impl Drop for PrivcmdRing {
     fn drop(&mut self) {
         // SAFETY: the page was mapped by `map` and nothing refers to it any more.
         let _ = unsafe { munmap(self.page, PAGE) };
