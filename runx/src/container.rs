@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
@@ -19,6 +20,7 @@ use crate::toolstack::{Toolstack, ToolstackError};
 
 /// The files a container's folder holds besides its state.
 pub const XL_CONFIG: &str = "domain.cfg";
+pub const KERNEL: &str = "kernel";
 pub const RAMDISK: &str = "ramdisk";
 pub const ROOT_IMAGE: &str = "root.ext4";
 /// How long `delete` waits for a monitor to exit on its own after its domain is destroyed.
@@ -165,15 +167,14 @@ impl Runtime {
         use runx_tools::guest;
         let mtime = 0;
         let Boot::Init { initramfs, launch } = &plan.boot else {
-            if let Boot::Kernel { ramdisk: Some(ramdisk) } = &plan.boot {
-                // A copy: the image's file may change while the guest runs.
-                let copy = dir.join(RAMDISK);
-                fs::copy(ramdisk, &copy).map_err(|source| ContainerError::Io {
-                    what: "cannot copy the container ramdisk",
-                    path: ramdisk.clone(),
-                    source,
-                })?;
-                plan.domain.ramdisk = Some(copy.to_string_lossy().into_owned());
+            if let Boot::Kernel { kernel, ramdisk } = &plan.boot {
+                // Copies, from the files opened in the rootfs: xl must not open the image's
+                // names again, and the image's files may change while the guest runs.
+                plan.domain.kernel = copy_out(kernel, &dir.join(KERNEL), "cannot copy the container kernel")?;
+                if let Some(ramdisk) = ramdisk {
+                    plan.domain.ramdisk =
+                        Some(copy_out(ramdisk, &dir.join(RAMDISK), "cannot copy the container ramdisk")?);
+                }
             }
             return Ok(());
         };
@@ -322,6 +323,14 @@ impl Runtime {
         }
         Ok(out)
     }
+}
+
+/// Copies `from` to a new file `to` (0600), and returns `to` for the xl config.
+fn copy_out(from: &fs::File, to: &Path, what: &'static str) -> Result<String, ContainerError> {
+    let io = |source| ContainerError::Io { what, path: to.to_owned(), source };
+    let mut out = fs::File::options().write(true).create_new(true).mode(0o600).open(to).map_err(io)?;
+    std::io::copy(&mut &*from, &mut out).map_err(io)?;
+    Ok(to.to_string_lossy().into_owned())
 }
 
 /// One write to xenstored from dom0: how `start` and `kill` reach a guest.

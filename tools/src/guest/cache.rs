@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 
 use super::{read_err, write_rootfs, GuestImageError};
-use crate::cpio::CpioError;
+use crate::tree;
 
 pub struct ArchiveCache {
     dir: PathBuf,
@@ -20,26 +20,24 @@ pub struct ArchiveCache {
 
 /// A digest of everything in `tree` that lands in its archive: names, types, modes, owners,
 /// sizes, link targets, device numbers and file contents. Contents, not only sizes and times:
-/// reproducible images give different files the same size and timestamp.
+/// reproducible images give different files the same size and timestamp. Read as the archive
+/// is, through descriptors (`tree::walk`).
 pub(super) fn tree_key(tree: &Path) -> Result<String, GuestImageError> {
     let mut hash = Sha256::new();
-    for entry in walkdir::WalkDir::new(tree).sort_by_file_name() {
-        let entry = entry.map_err(|source| CpioError::Walk { path: tree.to_owned(), source })?;
-        let md = entry.metadata().map_err(|source| CpioError::Walk { path: tree.to_owned(), source })?;
-        let rel = entry.path().strip_prefix(tree).unwrap_or(entry.path());
-        hash.update(rel.as_os_str().as_encoded_bytes());
+    tree::walk(tree, |entry| -> Result<(), GuestImageError> {
+        let md = &entry.meta;
+        hash.update(entry.rel.as_os_str().as_encoded_bytes());
         hash.update([0]);
         for field in [u64::from(md.mode()), u64::from(md.uid()), u64::from(md.gid()), md.size(), md.rdev()] {
             hash.update(field.to_le_bytes());
         }
         if md.file_type().is_symlink() {
-            let target = fs::read_link(entry.path()).map_err(read_err(entry.path()))?;
-            hash.update(target.as_os_str().as_encoded_bytes());
+            hash.update(entry.read_link()?.as_encoded_bytes());
         } else if md.is_file() {
-            let mut file = fs::File::open(entry.path()).map_err(read_err(entry.path()))?;
-            std::io::copy(&mut file, &mut hash).map_err(read_err(entry.path()))?;
+            std::io::copy(&mut entry.open()?, &mut hash).map_err(read_err(&entry.path))?;
         }
-    }
+        Ok(())
+    })?;
     Ok(crate::hex::encode(&hash.finalize()))
 }
 
