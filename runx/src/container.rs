@@ -188,12 +188,17 @@ impl Runtime {
         })?;
         guest::write_spec(&launch.spec, &shares, mtime, std::io::BufWriter::new(out))?;
         let mut parts = vec![initramfs.clone(), spec_archive.clone()];
+        let mut in_use = None;
         match launch.spec.rootfs.mode {
             RootfsMode::Initramfs => {
                 let root_archive = if self.host.archive_cache_mib > 0 {
                     let cache_dir = HostConfig::archive_cache_dir(self.store.root());
-                    guest::cache::ArchiveCache::new(cache_dir, self.host.archive_cache_mib << 20)
-                        .rootfs_archive(&bundle.rootfs, mtime)?
+                    let archive = guest::cache::ArchiveCache::new(cache_dir, self.host.archive_cache_mib << 20)
+                        .rootfs_archive(&bundle.rootfs, mtime)?;
+                    let path = archive.path().to_owned();
+                    // Held until the ramdisk is written: eviction leaves the archive alone meanwhile.
+                    in_use = Some(archive);
+                    path
                 } else {
                     let path = dir.join("rootfs.cpio.gz");
                     let out = fs::File::create(&path).map_err(|source| ContainerError::Io {
@@ -219,6 +224,7 @@ impl Runtime {
         let ramdisk = dir.join(RAMDISK);
         let parts: Vec<&Path> = parts.iter().map(PathBuf::as_path).collect();
         guest::concatenate(&parts, &ramdisk)?;
+        drop(in_use);
         let _ = fs::remove_file(&spec_archive);
         plan.domain.ramdisk = Some(ramdisk.to_string_lossy().into_owned());
         Ok(())
