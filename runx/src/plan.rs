@@ -176,8 +176,17 @@ impl Limits {
         if let Some(cpu) = resources.cpu() {
             if let (Some(quota), Some(period)) = (cpu.quota().filter(|&q| q > 0), cpu.period().filter(|&p| p > 0)) {
                 let quota = quota as u64;
-                limits.vcpus = Some(quota.div_ceil(period).max(1) as u32);
-                limits.cap = Some((quota * 100).div_ceil(period) as u32);
+                let too_big = || {
+                    PlanError::Resources(format!(
+                        "cpu quota {quota} over period {period} asks for more CPUs than a guest can have: \
+                         give a quota of at most {} times the period",
+                        u32::MAX / 100
+                    ))
+                };
+                let vcpus = u32::try_from(quota.div_ceil(period).max(1)).map_err(|_| too_big())?;
+                let cap = quota.checked_mul(100).map(|q| q.div_ceil(period)).and_then(|c| u32::try_from(c).ok());
+                limits.vcpus = Some(vcpus);
+                limits.cap = Some(cap.ok_or_else(too_big)?);
             }
             limits.cpus = cpu.cpus().clone().filter(|c| !c.is_empty());
         }
@@ -214,6 +223,16 @@ mod tests {
         assert_eq!(Limits::from_resources(None).unwrap(), Limits::default());
         let unlimited = resources(r#"{"memory":{"limit":-1},"cpu":{"quota":-1,"period":100000}}"#);
         assert_eq!(Limits::from_resources(Some(&unlimited)).unwrap(), Limits::default());
+    }
+
+    #[test]
+    fn a_huge_cpu_quota_is_refused_not_overflowed() {
+        let r = resources(&format!(r#"{{"cpu":{{"quota":{},"period":100000}}}}"#, i64::MAX));
+        let err = Limits::from_resources(Some(&r)).unwrap_err().to_string();
+        assert!(err.contains(&format!("cpu quota {} over period 100000", i64::MAX)), "{err}");
+        // No overflow in u64, but more vcpus than a guest's count holds.
+        let r = resources(r#"{"cpu":{"quota":4294967296,"period":1}}"#);
+        assert!(Limits::from_resources(Some(&r)).is_err());
     }
 
     #[test]
