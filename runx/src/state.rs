@@ -4,7 +4,7 @@
 
 use std::fs::{self, DirBuilder, File};
 use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -27,6 +27,8 @@ pub enum StateError {
     Corrupt { id: String, path: PathBuf, message: String },
     #[error("cannot use the state root {path}: {source}")]
     Root { path: PathBuf, source: std::io::Error },
+    #[error("the state root {path} is {why}: make it runx's own and private (chown to runx's user, chmod 700), or remove it and let runx create it")]
+    UnsafeRoot { path: PathBuf, why: String },
 }
 
 /// The lifecycle states of the runtime spec, plus `paused` as runc has it.
@@ -105,12 +107,22 @@ impl Store {
         self.root.join(id.as_str())
     }
 
+    /// Creates the root (0700) or checks an existing one: another user who could write to it
+    /// could plant symlinks where runx writes state, images and the archive cache.
     fn ensure_root(&self) -> Result<(), StateError> {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.root)
-            .map_err(|source| StateError::Root { path: self.root.clone(), source })
+        let root_err = |source| StateError::Root { path: self.root.clone(), source };
+        DirBuilder::new().recursive(true).mode(0o700).create(&self.root).map_err(root_err)?;
+        let md = fs::metadata(&self.root).map_err(root_err)?;
+        let uid = nix::unistd::geteuid().as_raw();
+        if md.uid() != uid {
+            let why = format!("owned by uid {}, not by runx's uid {uid}", md.uid());
+            return Err(StateError::UnsafeRoot { path: self.root.clone(), why });
+        }
+        if md.mode() & 0o022 != 0 {
+            let why = format!("writable by its group or by all (mode {:o})", md.mode() & 0o7777);
+            return Err(StateError::UnsafeRoot { path: self.root.clone(), why });
+        }
+        Ok(())
     }
 
     /// Takes the id: creates its folder (0700), or fails if another container has it.
@@ -296,6 +308,25 @@ mod tests {
         fs::write(dir.join(STATE_FILE), b"{").unwrap();
         let err = store.load(&id).unwrap_err().to_string();
         assert!(err.contains("runx delete --force c3"), "{err}");
+        fs::remove_dir_all(store.root()).unwrap();
+    }
+
+    #[test]
+    fn a_root_others_may_write_to_is_refused() {
+        let store = store("open");
+        let id = ContainerId::parse("c4").unwrap();
+        fs::create_dir_all(store.root()).unwrap();
+        fs::set_permissions(store.root(), fs::Permissions::from_mode(0o777)).unwrap();
+        let err = store.claim(&id).unwrap_err().to_string();
+        assert!(err.contains(&format!("the state root {}", store.root().display())), "{err}");
+        assert!(err.contains("writable by its group or by all (mode 777)") && err.contains("chmod 700"), "{err}");
+        fs::set_permissions(store.root(), fs::Permissions::from_mode(0o755)).unwrap();
+        store.claim(&id).unwrap();
+        if nix::unistd::geteuid().is_root() {
+            nix::unistd::chown(store.root(), Some(nix::unistd::Uid::from_raw(4321)), None).unwrap();
+            let err = store.claim(&ContainerId::parse("c5").unwrap()).unwrap_err().to_string();
+            assert!(err.contains("owned by uid 4321"), "{err}");
+        }
         fs::remove_dir_all(store.root()).unwrap();
     }
 
