@@ -2,7 +2,9 @@
 //! (written atomically) and what the guest boots from. Creating the folder is what makes an id
 //! taken, so two `create`s of one id cannot both win; every later change holds an flock.
 
+use std::collections::hash_map::RandomState;
 use std::fs::{self, DirBuilder, File};
+use std::hash::BuildHasher;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -198,9 +200,10 @@ impl Store {
 /// Writes `bytes` to `path` so that readers see the old or the new content, never a part.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
+    let random = RandomState::new();
+    let names = (0..TEMPORARY_TRIES).map(|attempt| format!(".{name}.{:016x}.tmp", random.hash_one(attempt)));
+    let (tmp, mut file) = create_temporary(path, names)?;
     let result = (|| {
-        let mut file = File::create(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, path)
@@ -209,6 +212,27 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// How many names `write_atomically` tries for its temporary file.
+const TEMPORARY_TRIES: u64 = 16;
+
+/// Creates a new file next to `path` under the first of `names` that is free. The pid file's
+/// folder may be writable by others: an exclusive create (O_EXCL) never follows a symlink
+/// planted under the name, and random names cannot be planted in advance.
+fn create_temporary(path: &Path, names: impl Iterator<Item = String>) -> std::io::Result<(PathBuf, File)> {
+    for name in names {
+        let tmp = path.with_file_name(name);
+        match File::options().write(true).create_new(true).open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!("no free name for a temporary file next to {}: remove the .*.tmp files there", path.display()),
+    ))
 }
 
 /// A process's state letter and start time (clock ticks since boot), from /proc/PID/stat.
@@ -328,6 +352,29 @@ mod tests {
             assert!(err.contains("owned by uid 4321"), "{err}");
         }
         fs::remove_dir_all(store.root()).unwrap();
+    }
+
+    #[test]
+    fn a_symlink_planted_at_a_temporary_name_is_not_followed() {
+        let dir = std::env::temp_dir().join(format!("runx-state-planted-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let path = dir.join("pid");
+        // The name the temporary file had when it was derived from the pid alone.
+        std::os::unix::fs::symlink(&victim, dir.join(format!(".pid.tmp{}", std::process::id()))).unwrap();
+        write_atomically(&path, b"42").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"42");
+        assert!(!fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+        // A name taken by a symlink is passed over, never written through.
+        std::os::unix::fs::symlink(&victim, dir.join("planted")).unwrap();
+        let (tmp, _) = create_temporary(&path, ["planted".to_owned(), "free".to_owned()].into_iter()).unwrap();
+        assert_eq!(tmp, dir.join("free"));
+        let err = create_temporary(&path, ["planted".to_owned()].into_iter()).unwrap_err();
+        assert!(err.to_string().contains("no free name for a temporary file next to"), "{err}");
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        fs::remove_dir_all(dir).unwrap();
     }
 
     use std::os::unix::fs::PermissionsExt;
