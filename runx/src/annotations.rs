@@ -28,6 +28,8 @@ pub enum AnnotationError {
     NotAllowed(String),
     #[error("annotation {key}={value:?}: {why}")]
     Invalid { key: String, value: String, why: &'static str },
+    #[error("annotation {key}={annotated:?} and env {variable}={value:?} name different files: drop one of them")]
+    Conflict { key: &'static str, annotated: String, variable: &'static str, value: String },
 }
 
 /// What a container asked for through annotations (and RunX's env variables).
@@ -50,10 +52,23 @@ impl Requests {
         let mut wanted: Vec<(String, String)> =
             annotations.iter().filter(|(k, _)| k.starts_with(PREFIX)).map(|(k, v)| (k.clone(), v.clone())).collect();
         for entry in env {
-            if let Some(value) = entry.strip_prefix(ENV_KERNEL).and_then(|rest| rest.strip_prefix('=')) {
-                wanted.push((KERNEL.to_owned(), value.to_owned()));
-            } else if let Some(value) = entry.strip_prefix(ENV_RAMDISK).and_then(|rest| rest.strip_prefix('=')) {
-                wanted.push((RAMDISK.to_owned(), value.to_owned()));
+            for (variable, key) in [(ENV_KERNEL, KERNEL), (ENV_RAMDISK, RAMDISK)] {
+                let Some(value) = entry.strip_prefix(variable).and_then(|rest| rest.strip_prefix('=')) else {
+                    continue;
+                };
+                // Both may name the file, but not two files: which one wins would be a guess.
+                match annotations.get(key) {
+                    Some(annotated) if annotated != value => {
+                        return Err(AnnotationError::Conflict {
+                            key,
+                            annotated: annotated.clone(),
+                            variable,
+                            value: value.to_owned(),
+                        })
+                    }
+                    Some(_) => {}
+                    None => wanted.push((key.to_owned(), value.to_owned())),
+                }
             }
         }
         wanted.sort();
@@ -136,5 +151,21 @@ mod tests {
         assert!(Requests::parse(&map(&[(MEMORY, "lots")]), &[], &all()).is_err());
         assert!(Requests::parse(&map(&[(VCPUS, "0")]), &[], &all()).is_err());
         assert!(Requests::parse(&map(&[(RAMDISK, "/r")]), &[], &all()).is_err());
+    }
+
+    #[test]
+    fn an_annotation_and_env_naming_different_files_are_refused() {
+        let env = |pairs: &[&str]| pairs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let err = Requests::parse(&map(&[(KERNEL, "/boot/a")]), &env(&["RUNX_KERNEL=/boot/b"]), &all()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "annotation io.runx.kernel=\"/boot/a\" and env RUNX_KERNEL=\"/boot/b\" name different files: drop one of them"
+        );
+        let annotations = map(&[(KERNEL, "/k"), (RAMDISK, "/r1")]);
+        let err = Requests::parse(&annotations, &env(&["RUNX_RAMDISK=/r2"]), &all()).unwrap_err();
+        assert!(matches!(err, AnnotationError::Conflict { key: RAMDISK, .. }), "{err}");
+        // The same file named twice is one request.
+        let r = Requests::parse(&annotations, &env(&["RUNX_KERNEL=/k", "RUNX_RAMDISK=/r1"]), &all()).unwrap();
+        assert_eq!((r.kernel.as_deref(), r.ramdisk.as_deref()), (Some("/k"), Some("/r1")));
     }
 }

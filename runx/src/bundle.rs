@@ -1,15 +1,27 @@
 //! An OCI bundle: config.json and the rootfs it names.
 
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
 use oci_spec::runtime::Spec;
 
 use crate::vm::VmConfig;
+
+/// The largest config.json runx reads: real ones are a few KiB.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     #[error("cannot read {path}: {source}: is --bundle the folder that holds config.json?")]
     Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a regular file (a device, folder or pipe is refused): write config.json as a file")]
+    NotFile { path: PathBuf },
+    #[error("{path} is larger than {MAX_CONFIG_BYTES} bytes, the most runx reads of a config.json: trim it")]
+    TooLarge { path: PathBuf },
     #[error("{path} is not a valid OCI runtime config: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: {what}")]
@@ -31,7 +43,7 @@ impl Bundle {
         let dir =
             std::fs::canonicalize(dir).map_err(|source| BundleError::Read { path: dir.join("config.json"), source })?;
         let path = dir.join("config.json");
-        let text = std::fs::read(&path).map_err(|source| BundleError::Read { path: path.clone(), source })?;
+        let text = read_config(&path)?;
         let parse_error = |message: String| BundleError::Parse { path: path.clone(), message };
         let mut json: serde_json::Value = serde_json::from_slice(&text).map_err(|e| parse_error(e.to_string()))?;
         // oci-spec's model of `vm` predates hwConfig and requires vm.kernel: runx reads `vm` itself.
@@ -44,6 +56,13 @@ impl Bundle {
         let root =
             spec.root().as_ref().ok_or_else(|| invalid("root.path is missing: name the rootfs folder".into()))?;
         let rootfs = dir.join(root.path());
+        // As runc: a symlink (say to /) would have the host's files packed as the container's.
+        if std::fs::symlink_metadata(&rootfs).is_ok_and(|md| md.file_type().is_symlink()) {
+            return Err(invalid(format!(
+                "root.path {} is a symlink: point root.path at a real folder",
+                rootfs.display()
+            )));
+        }
         if !rootfs.is_dir() {
             return Err(invalid(format!("root.path {} is not a folder", rootfs.display())));
         }
@@ -61,6 +80,31 @@ impl Bundle {
     pub fn annotations(&self) -> std::collections::HashMap<String, String> {
         self.spec.annotations().clone().unwrap_or_default()
     }
+}
+
+/// config.json, if it is a regular file of at most `MAX_CONFIG_BYTES`. Checked on a descriptor
+/// that cannot read (O_PATH), so a symlink to a device or a pipe is never opened for reading.
+fn read_config(path: &Path) -> Result<Vec<u8>, BundleError> {
+    let read_err = |source| BundleError::Read { path: path.to_owned(), source };
+    let fd = open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| read_err(e.into()))?;
+    // SAFETY: `fd` was just returned by a successful open and is owned by nothing else.
+    let fd = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let md = fd.metadata().map_err(read_err)?;
+    if !md.is_file() {
+        return Err(BundleError::NotFile { path: path.to_owned() });
+    }
+    if md.len() > MAX_CONFIG_BYTES {
+        return Err(BundleError::TooLarge { path: path.to_owned() });
+    }
+    let mut text = Vec::new();
+    // The file may grow after the check: read no more than the limit allows.
+    runx_tools::tree::reopen(&fd)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut text))
+        .map_err(read_err)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(BundleError::TooLarge { path: path.to_owned() });
+    }
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -101,5 +145,38 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
         let err = Bundle::load(Path::new("/nonexistent/bundle")).unwrap_err().to_string();
         assert!(err.contains("--bundle"), "{err}");
+    }
+
+    #[test]
+    fn a_rootfs_that_is_a_symlink_is_refused() {
+        let dir = bundle("rootlink", &GOOD.replace("\"rootfs\"", "\"host\""), false);
+        std::os::unix::fs::symlink("/", dir.join("host")).unwrap();
+        let err = Bundle::load(&dir).unwrap_err().to_string();
+        assert!(err.contains("root.path") && err.contains("is a symlink: point root.path at a real folder"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn config_json_must_be_a_file_of_bounded_size() {
+        let dir = bundle("zero", GOOD, true);
+        std::fs::remove_file(dir.join("config.json")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.join("config.json")).unwrap();
+        let err = Bundle::load(&dir).unwrap_err().to_string();
+        assert!(err.contains("config.json is not a regular file"), "{err}");
+        std::fs::remove_file(dir.join("config.json")).unwrap();
+        nix::unistd::mkfifo(&dir.join("config.json"), Mode::from_bits_truncate(0o600)).unwrap();
+        let err = Bundle::load(&dir).unwrap_err().to_string();
+        assert!(err.contains("config.json is not a regular file"), "{err}");
+        std::fs::remove_file(dir.join("config.json")).unwrap();
+        let padded = format!("{}{}", GOOD, " ".repeat(MAX_CONFIG_BYTES as usize));
+        std::fs::write(dir.join("config.json"), padded).unwrap();
+        let err = Bundle::load(&dir).unwrap_err().to_string();
+        assert!(err.contains(&format!("config.json is larger than {MAX_CONFIG_BYTES} bytes")), "{err}");
+        // A symlink to a regular file is read.
+        std::fs::write(dir.join("real.json"), GOOD).unwrap();
+        std::fs::remove_file(dir.join("config.json")).unwrap();
+        std::os::unix::fs::symlink("real.json", dir.join("config.json")).unwrap();
+        Bundle::load(&dir).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
@@ -23,6 +24,7 @@ use crate::xen::{Domain, Xen, XenError};
 
 /// The files a container's folder holds besides its state.
 pub const XL_CONFIG: &str = "domain.cfg";
+pub const KERNEL: &str = "kernel";
 pub const RAMDISK: &str = "ramdisk";
 pub const ROOT_IMAGE: &str = "root.ext4";
 /// How long `delete` waits for a monitor to exit on its own after its domain is destroyed.
@@ -239,15 +241,14 @@ impl Runtime {
         use runx_tools::guest;
         let mtime = 0;
         let Boot::Init { initramfs, launch } = &plan.boot else {
-            if let Boot::Kernel { ramdisk: Some(ramdisk) } = &plan.boot {
-                // A copy: the image's file may change while the guest runs.
-                let copy = dir.join(RAMDISK);
-                fs::copy(ramdisk, &copy).map_err(|source| ContainerError::Io {
-                    what: "cannot copy the container ramdisk",
-                    path: ramdisk.clone(),
-                    source,
-                })?;
-                plan.domain.ramdisk = Some(copy.to_string_lossy().into_owned());
+            if let Boot::Kernel { kernel, ramdisk } = &plan.boot {
+                // Copies, from the files opened in the rootfs: xl must not open the image's
+                // names again, and the image's files may change while the guest runs.
+                plan.domain.kernel = copy_out(kernel, &dir.join(KERNEL), "cannot copy the container kernel")?;
+                if let Some(ramdisk) = ramdisk {
+                    plan.domain.ramdisk =
+                        Some(copy_out(ramdisk, &dir.join(RAMDISK), "cannot copy the container ramdisk")?);
+                }
             }
             return Ok(());
         };
@@ -261,12 +262,17 @@ impl Runtime {
         })?;
         guest::write_spec(&launch.spec, &shares, mtime, std::io::BufWriter::new(out))?;
         let mut parts = vec![initramfs.clone(), spec_archive.clone()];
+        let mut in_use = None;
         match launch.spec.rootfs.mode {
             RootfsMode::Initramfs => {
                 let root_archive = if self.host.archive_cache_mib > 0 {
                     let cache_dir = HostConfig::archive_cache_dir(self.store.root());
-                    guest::cache::ArchiveCache::new(cache_dir, self.host.archive_cache_mib << 20)
-                        .rootfs_archive(&bundle.rootfs, mtime)?
+                    let archive = guest::cache::ArchiveCache::new(cache_dir, self.host.archive_cache_mib << 20)
+                        .rootfs_archive(&bundle.rootfs, mtime)?;
+                    let path = archive.path().to_owned();
+                    // Held until the ramdisk is written: eviction leaves the archive alone meanwhile.
+                    in_use = Some(archive);
+                    path
                 } else {
                     let path = dir.join("rootfs.cpio.gz");
                     let out = fs::File::create(&path).map_err(|source| ContainerError::Io {
@@ -292,6 +298,7 @@ impl Runtime {
         let ramdisk = dir.join(RAMDISK);
         let parts: Vec<&Path> = parts.iter().map(PathBuf::as_path).collect();
         guest::concatenate(&parts, &ramdisk)?;
+        drop(in_use);
         let _ = fs::remove_file(&spec_archive);
         plan.domain.ramdisk = Some(ramdisk.to_string_lossy().into_owned());
         Ok(())
@@ -409,6 +416,14 @@ impl Runtime {
 fn new_uuid() -> Result<String, ContainerError> {
     let uuid = fs::read_to_string("/proc/sys/kernel/random/uuid").map_err(ContainerError::Uuid)?;
     Ok(uuid.trim().to_owned())
+}
+
+/// Copies `from` to a new file `to` (0600), and returns `to` for the xl config.
+fn copy_out(from: &fs::File, to: &Path, what: &'static str) -> Result<String, ContainerError> {
+    let io = |source| ContainerError::Io { what, path: to.to_owned(), source };
+    let mut out = fs::File::options().write(true).create_new(true).mode(0o600).open(to).map_err(io)?;
+    std::io::copy(&mut &*from, &mut out).map_err(io)?;
+    Ok(to.to_string_lossy().into_owned())
 }
 
 fn owner() -> String {

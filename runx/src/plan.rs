@@ -1,6 +1,7 @@
 //! From a bundle and the host config to what `xl create` gets: the domain config, the kernel,
 //! and (when runx-init runs the process) the launch spec and how the rootfs travels.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
@@ -48,13 +49,13 @@ pub enum Boot {
     /// The host's guest kernel with runx-init, which runs the container's process.
     Init { initramfs: PathBuf, launch: Box<Launch> },
     /// The container's own kernel (and ramdisk), booted directly; the process args are its
-    /// command line.
-    Kernel { ramdisk: Option<PathBuf> },
+    /// command line. Open inside the rootfs: `create` copies them into the container's folder
+    /// and points the domain config at the copies.
+    Kernel { kernel: File, ramdisk: Option<File> },
 }
 
 pub struct Plan {
     pub domain: DomainConfig,
-    pub kernel: PathBuf,
     pub boot: Boot,
     /// Memory came from the host default: `initramfs` mode adds the rootfs's size to it.
     pub memory_is_default: bool,
@@ -106,7 +107,8 @@ pub fn plan(bundle: &Bundle, host: &HostConfig, name: &str) -> Result<Plan, Plan
                 Some(path) => Some(confine::regular_file(&bundle.rootfs, path, "container ramdisk")?),
                 None => None,
             };
-            (kernel, Boot::Kernel { ramdisk })
+            // Named once `create` has copied it.
+            (String::new(), Boot::Kernel { kernel, ramdisk })
         }
         None => {
             let kernel = vm_kernel.map_or(&host.kernel, |k| &k.path);
@@ -120,14 +122,16 @@ pub fn plan(bundle: &Bundle, host: &HostConfig, name: &str) -> Result<Plan, Plan
             let mode = requests.rootfs.unwrap_or(host.rootfs);
             let readonly = bundle.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
             let launch = launch::from_oci(&bundle.spec, launch::rootfs(mode, readonly))?;
-            (kernel.clone(), Boot::Init { initramfs: initramfs.clone(), launch: Box::new(launch) })
+            (
+                kernel.to_string_lossy().into_owned(),
+                Boot::Init { initramfs: initramfs.clone(), launch: Box::new(launch) },
+            )
         }
     };
 
     let memory_mib = limits.memory_mib.or(requests.memory_mib);
     let vcpus = limits.vcpus.or(requests.vcpus).unwrap_or(host.vcpus);
-    let mut domain =
-        DomainConfig::new(name, guest_type(), &kernel.to_string_lossy(), memory_mib.unwrap_or(host.memory_mib), vcpus);
+    let mut domain = DomainConfig::new(name, guest_type(), &kernel, memory_mib.unwrap_or(host.memory_mib), vcpus);
     domain.placement.cap = limits.cap;
     domain.placement.cpus = limits.cpus;
     domain.cmdline = Some(match &boot {
@@ -143,7 +147,7 @@ pub fn plan(bundle: &Bundle, host: &HostConfig, name: &str) -> Result<Plan, Plan
         domain.apply(fragment);
     }
     let memory_is_default = memory_mib.is_none() && admin.iter().all(|f| f.memory_mib.is_none());
-    Ok(Plan { domain, kernel, boot, memory_is_default })
+    Ok(Plan { domain, boot, memory_is_default })
 }
 
 /// What `linux.resources` asks of the guest.
@@ -172,8 +176,17 @@ impl Limits {
         if let Some(cpu) = resources.cpu() {
             if let (Some(quota), Some(period)) = (cpu.quota().filter(|&q| q > 0), cpu.period().filter(|&p| p > 0)) {
                 let quota = quota as u64;
-                limits.vcpus = Some(quota.div_ceil(period).max(1) as u32);
-                limits.cap = Some((quota * 100).div_ceil(period) as u32);
+                let too_big = || {
+                    PlanError::Resources(format!(
+                        "cpu quota {quota} over period {period} asks for more CPUs than a guest can have: \
+                         give a quota of at most {} times the period",
+                        u32::MAX / 100
+                    ))
+                };
+                let vcpus = u32::try_from(quota.div_ceil(period).max(1)).map_err(|_| too_big())?;
+                let cap = quota.checked_mul(100).map(|q| q.div_ceil(period)).and_then(|c| u32::try_from(c).ok());
+                limits.vcpus = Some(vcpus);
+                limits.cap = Some(cap.ok_or_else(too_big)?);
             }
             limits.cpus = cpu.cpus().clone().filter(|c| !c.is_empty());
         }
@@ -210,6 +223,16 @@ mod tests {
         assert_eq!(Limits::from_resources(None).unwrap(), Limits::default());
         let unlimited = resources(r#"{"memory":{"limit":-1},"cpu":{"quota":-1,"period":100000}}"#);
         assert_eq!(Limits::from_resources(Some(&unlimited)).unwrap(), Limits::default());
+    }
+
+    #[test]
+    fn a_huge_cpu_quota_is_refused_not_overflowed() {
+        let r = resources(&format!(r#"{{"cpu":{{"quota":{},"period":100000}}}}"#, i64::MAX));
+        let err = Limits::from_resources(Some(&r)).unwrap_err().to_string();
+        assert!(err.contains(&format!("cpu quota {} over period 100000", i64::MAX)), "{err}");
+        // No overflow in u64, but more vcpus than a guest's count holds.
+        let r = resources(r#"{"cpu":{"quota":4294967296,"period":1}}"#);
+        assert!(Limits::from_resources(Some(&r)).is_err());
     }
 
     #[test]

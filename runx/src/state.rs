@@ -2,9 +2,11 @@
 //! (written atomically) and what the guest boots from. Creating the folder is what makes an id
 //! taken, so two `create`s of one id cannot both win; every later change holds an flock.
 
+use std::collections::hash_map::RandomState;
 use std::fs::{self, DirBuilder, File};
+use std::hash::BuildHasher;
 use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -28,6 +30,8 @@ pub enum StateError {
     Corrupt { id: String, path: PathBuf, message: String },
     #[error("cannot use the state root {path}: {source}")]
     Root { path: PathBuf, source: std::io::Error },
+    #[error("the state root {path} is {why}: make it runx's own and private (chown to runx's user, chmod 700), or remove it and let runx create it")]
+    UnsafeRoot { path: PathBuf, why: String },
 }
 
 /// The lifecycle states of the runtime spec, plus `paused` as runc has it.
@@ -149,12 +153,22 @@ impl Store {
         format!("{base}-{tag}-{id}")
     }
 
+    /// Creates the root (0700) or checks an existing one: another user who could write to it
+    /// could plant symlinks where runx writes state, images and the archive cache.
     fn ensure_root(&self) -> Result<(), StateError> {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.root)
-            .map_err(|source| StateError::Root { path: self.root.clone(), source })
+        let root_err = |source| StateError::Root { path: self.root.clone(), source };
+        DirBuilder::new().recursive(true).mode(0o700).create(&self.root).map_err(root_err)?;
+        let md = fs::metadata(&self.root).map_err(root_err)?;
+        let uid = nix::unistd::geteuid().as_raw();
+        if md.uid() != uid {
+            let why = format!("owned by uid {}, not by runx's uid {uid}", md.uid());
+            return Err(StateError::UnsafeRoot { path: self.root.clone(), why });
+        }
+        if md.mode() & 0o022 != 0 {
+            let why = format!("writable by its group or by all (mode {:o})", md.mode() & 0o7777);
+            return Err(StateError::UnsafeRoot { path: self.root.clone(), why });
+        }
+        Ok(())
     }
 
     /// Takes the id: creates its folder (0700), or fails if another container has it.
@@ -236,9 +250,10 @@ impl Store {
 /// Writes `bytes` to `path` so that readers see the old or the new content, never a part.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
+    let random = RandomState::new();
+    let names = (0..TEMPORARY_TRIES).map(|attempt| format!(".{name}.{:016x}.tmp", random.hash_one(attempt)));
+    let (tmp, mut file) = create_temporary(path, names)?;
     let result = (|| {
-        let mut file = File::create(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, path)
@@ -247,6 +262,27 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// How many names `write_atomically` tries for its temporary file.
+const TEMPORARY_TRIES: u64 = 16;
+
+/// Creates a new file next to `path` under the first of `names` that is free. The pid file's
+/// folder may be writable by others: an exclusive create (O_EXCL) never follows a symlink
+/// planted under the name, and random names cannot be planted in advance.
+fn create_temporary(path: &Path, names: impl Iterator<Item = String>) -> std::io::Result<(PathBuf, File)> {
+    for name in names {
+        let tmp = path.with_file_name(name);
+        match File::options().write(true).create_new(true).open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!("no free name for a temporary file next to {}: remove the .*.tmp files there", path.display()),
+    ))
 }
 
 /// A process's state letter and start time (clock ticks since boot), from /proc/PID/stat.
@@ -364,6 +400,48 @@ mod tests {
         let err = store.load(&id).unwrap_err().to_string();
         assert!(err.contains("runx delete --force c3"), "{err}");
         fs::remove_dir_all(store.root()).unwrap();
+    }
+
+    #[test]
+    fn a_root_others_may_write_to_is_refused() {
+        let store = store("open");
+        let id = ContainerId::parse("c4").unwrap();
+        fs::create_dir_all(store.root()).unwrap();
+        fs::set_permissions(store.root(), fs::Permissions::from_mode(0o777)).unwrap();
+        let err = store.claim(&id).unwrap_err().to_string();
+        assert!(err.contains(&format!("the state root {}", store.root().display())), "{err}");
+        assert!(err.contains("writable by its group or by all (mode 777)") && err.contains("chmod 700"), "{err}");
+        fs::set_permissions(store.root(), fs::Permissions::from_mode(0o755)).unwrap();
+        store.claim(&id).unwrap();
+        if nix::unistd::geteuid().is_root() {
+            nix::unistd::chown(store.root(), Some(nix::unistd::Uid::from_raw(4321)), None).unwrap();
+            let err = store.claim(&ContainerId::parse("c5").unwrap()).unwrap_err().to_string();
+            assert!(err.contains("owned by uid 4321"), "{err}");
+        }
+        fs::remove_dir_all(store.root()).unwrap();
+    }
+
+    #[test]
+    fn a_symlink_planted_at_a_temporary_name_is_not_followed() {
+        let dir = std::env::temp_dir().join(format!("runx-state-planted-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let path = dir.join("pid");
+        // The name the temporary file had when it was derived from the pid alone.
+        std::os::unix::fs::symlink(&victim, dir.join(format!(".pid.tmp{}", std::process::id()))).unwrap();
+        write_atomically(&path, b"42").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"42");
+        assert!(!fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+        // A name taken by a symlink is passed over, never written through.
+        std::os::unix::fs::symlink(&victim, dir.join("planted")).unwrap();
+        let (tmp, _) = create_temporary(&path, ["planted".to_owned(), "free".to_owned()].into_iter()).unwrap();
+        assert_eq!(tmp, dir.join("free"));
+        let err = create_temporary(&path, ["planted".to_owned()].into_iter()).unwrap_err();
+        assert!(err.to_string().contains("no free name for a temporary file next to"), "{err}");
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        fs::remove_dir_all(dir).unwrap();
     }
 
     use std::os::unix::fs::PermissionsExt;

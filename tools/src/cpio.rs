@@ -3,10 +3,11 @@
 //! sorts them, and a fixed mtime makes the archive reproducible.
 
 use std::collections::HashMap;
-use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+
+use crate::tree::{self, TreeError};
 
 const TRAILER: &str = "TRAILER!!!";
 
@@ -14,10 +15,8 @@ const TRAILER: &str = "TRAILER!!!";
 pub enum CpioError {
     #[error("cannot write the cpio archive: {0}")]
     Io(#[from] io::Error),
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
-    #[error("cannot walk {path}: {source}")]
-    Walk { path: PathBuf, source: walkdir::Error },
+    #[error(transparent)]
+    Tree(#[from] TreeError),
     #[error("{path} is a socket, which an initramfs cannot carry: remove it from the tree")]
     Socket { path: PathBuf },
     #[error("{name:?} is not a relative archive path: use a path like \"bin/sh\"")]
@@ -126,13 +125,12 @@ impl<W: Write> CpioWriter<W> {
     /// to `root` and placed under `prefix` (empty for the archive root).
     /// Files hard-linked to each other inside the tree stay linked: they share an inode
     /// number and only the last of them carries the data, as GNU cpio writes them.
+    /// The tree is read through descriptors (`tree::walk`): no symlink in it is followed.
     pub fn append_tree(&mut self, root: &Path, prefix: &str, mtime: u32) -> Result<(), CpioError> {
-        let walk = || walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name();
         // (device, inode) -> (archive inode, links in the tree, links written so far)
         let mut links: HashMap<(u64, u64), (u32, u32, u32)> = HashMap::new();
-        for entry in walk() {
-            let entry = entry.map_err(|source| CpioError::Walk { path: root.to_owned(), source })?;
-            let md = entry.metadata().map_err(|source| CpioError::Walk { path: root.to_owned(), source })?;
+        tree::walk(root, |entry| -> Result<(), CpioError> {
+            let md = &entry.meta;
             if md.is_file() && md.nlink() > 1 {
                 // Inode numbers follow the sorted walk, so the archive stays reproducible.
                 let next_ino = &mut self.next_ino;
@@ -142,26 +140,27 @@ impl<W: Write> CpioWriter<W> {
                 });
                 group.1 += 1;
             }
-        }
-        for entry in walk() {
-            let entry = entry.map_err(|source| CpioError::Walk { path: root.to_owned(), source })?;
-            let path = entry.path();
-            let read_err = |source| CpioError::Read { path: path.to_owned(), source };
-            let md = entry.metadata().map_err(|e| read_err(e.into()))?;
-            let rel = path.strip_prefix(root).expect("walkdir yields paths under its root");
-            let rel = rel.to_str().ok_or_else(|| CpioError::BadName { name: rel.display().to_string() })?;
+            Ok(())
+        })?;
+        tree::walk(root, |entry| -> Result<(), CpioError> {
+            if entry.rel.as_os_str().is_empty() {
+                return Ok(());
+            }
+            let rel = entry.rel.to_str().ok_or_else(|| CpioError::BadName { name: entry.rel.display().to_string() })?;
             let name = if prefix.is_empty() { rel.to_owned() } else { format!("{prefix}/{rel}") };
+            let md = &entry.meta;
             let meta = Meta { perm: md.mode() & 0o7777, uid: md.uid(), gid: md.gid(), mtime };
             let ft = md.file_type();
             if ft.is_dir() {
                 self.append_dir(&name, meta)?;
             } else if ft.is_symlink() {
-                let target = fs::read_link(path).map_err(read_err)?;
-                let target =
-                    target.to_str().ok_or_else(|| CpioError::BadName { name: target.display().to_string() })?;
+                let target = entry.read_link()?;
+                let target = target
+                    .to_str()
+                    .ok_or_else(|| CpioError::BadName { name: Path::new(&target).display().to_string() })?;
                 self.append_symlink(&name, meta, target)?;
             } else if ft.is_file() {
-                let file = fs::File::open(path).map_err(read_err)?;
+                let file = entry.open()?;
                 match links.get_mut(&(md.dev(), md.ino())) {
                     Some((ino, count, written)) if *count > 1 => {
                         *written += 1;
@@ -172,7 +171,7 @@ impl<W: Write> CpioWriter<W> {
                     _ => self.append_reader(&name, meta, md.len(), file)?,
                 }
             } else if ft.is_socket() {
-                return Err(CpioError::Socket { path: path.to_owned() });
+                return Err(CpioError::Socket { path: entry.path.clone() });
             } else {
                 let (mode, rdev) = if ft.is_fifo() {
                     (kind::FIFO, (0, 0))
@@ -182,8 +181,8 @@ impl<W: Write> CpioWriter<W> {
                 };
                 self.header(&Header { name: &name, mode, meta, size: 0, rdev, link: None })?;
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Writes the trailer and returns the sink.
@@ -247,6 +246,7 @@ fn dev_numbers(rdev: u64) -> (u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::{symlink, PermissionsExt};
     use std::process::{Command, Stdio};
 

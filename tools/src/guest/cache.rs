@@ -1,17 +1,20 @@
 //! Packed container roots, kept per content: the second start of the same
 //! image reuses its archive instead of packing the root again. The cache has
-//! a size bound; the least recently used archives go first.
+//! a size bound; the least recently used archives go first, but never one in use. The cache
+//! folder is 0700 and its archives 0600: they hold whole container roots.
 
-use std::fs;
+use std::fs::{self, DirBuilder, File};
 use std::io::BufWriter;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
+use nix::fcntl::{Flock, FlockArg};
 use sha2::{Digest, Sha256};
 
 use super::{read_err, write_rootfs, GuestImageError};
-use crate::cpio::CpioError;
+use crate::tree;
 
 pub struct ArchiveCache {
     dir: PathBuf,
@@ -20,27 +23,48 @@ pub struct ArchiveCache {
 
 /// A digest of everything in `tree` that lands in its archive: names, types, modes, owners,
 /// sizes, link targets, device numbers and file contents. Contents, not only sizes and times:
-/// reproducible images give different files the same size and timestamp.
+/// reproducible images give different files the same size and timestamp. Read as the archive
+/// is, through descriptors (`tree::walk`).
 pub(super) fn tree_key(tree: &Path) -> Result<String, GuestImageError> {
     let mut hash = Sha256::new();
-    for entry in walkdir::WalkDir::new(tree).sort_by_file_name() {
-        let entry = entry.map_err(|source| CpioError::Walk { path: tree.to_owned(), source })?;
-        let md = entry.metadata().map_err(|source| CpioError::Walk { path: tree.to_owned(), source })?;
-        let rel = entry.path().strip_prefix(tree).unwrap_or(entry.path());
-        hash.update(rel.as_os_str().as_encoded_bytes());
+    tree::walk(tree, |entry| -> Result<(), GuestImageError> {
+        let md = &entry.meta;
+        hash.update(entry.rel.as_os_str().as_encoded_bytes());
         hash.update([0]);
         for field in [u64::from(md.mode()), u64::from(md.uid()), u64::from(md.gid()), md.size(), md.rdev()] {
             hash.update(field.to_le_bytes());
         }
         if md.file_type().is_symlink() {
-            let target = fs::read_link(entry.path()).map_err(read_err(entry.path()))?;
-            hash.update(target.as_os_str().as_encoded_bytes());
+            hash.update(entry.read_link()?.as_encoded_bytes());
         } else if md.is_file() {
-            let mut file = fs::File::open(entry.path()).map_err(read_err(entry.path()))?;
-            std::io::copy(&mut file, &mut hash).map_err(read_err(entry.path()))?;
+            std::io::copy(&mut entry.open()?, &mut hash).map_err(read_err(&entry.path))?;
         }
-    }
+        Ok(())
+    })?;
     Ok(crate::hex::encode(&hash.finalize()))
+}
+
+/// An archive of the cache in use: while this lives (it holds a shared flock on the archive),
+/// eviction leaves the archive's file alone, so `path` stays readable.
+pub struct CachedArchive {
+    path: PathBuf,
+    _lock: Flock<File>,
+}
+
+impl CachedArchive {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Whether `path` still names the file `file` has open.
+fn still_named(file: &File, path: &Path) -> std::io::Result<bool> {
+    let open = file.metadata()?;
+    match fs::symlink_metadata(path) {
+        Ok(named) => Ok(named.dev() == open.dev() && named.ino() == open.ino()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 impl ArchiveCache {
@@ -49,33 +73,87 @@ impl ArchiveCache {
     }
 
     /// The archive of `tree` (see `write_rootfs`), packed only if this content has none yet.
-    pub fn rootfs_archive(&self, tree: &Path, mtime: u32) -> Result<PathBuf, GuestImageError> {
-        fs::create_dir_all(&self.dir).map_err(read_err(&self.dir))?;
+    pub fn rootfs_archive(&self, tree: &Path, mtime: u32) -> Result<CachedArchive, GuestImageError> {
+        self.make_dir()?;
         let path = self.dir.join(format!("{}.cpio.gz", tree_key(tree)?));
-        if path.is_file() {
-            // Mark it used, for the eviction order.
-            let _ = fs::File::options().append(true).open(&path).and_then(|f| f.set_modified(SystemTime::now()));
-            return Ok(path);
+        loop {
+            if let Some(archive) = self.use_archive(&path)? {
+                // Mark it used, for the eviction order.
+                let _ = File::options().append(true).open(&path).and_then(|f| f.set_modified(SystemTime::now()));
+                return Ok(archive);
+            }
+            if let Some(archive) = self.pack(tree, mtime, &path)? {
+                self.evict()?;
+                return Ok(archive);
+            }
         }
-        // Several runtimes may pack the same image at once: each writes its own partial file and
-        // the renames race harmlessly (same content).
-        let tmp = self.dir.join(format!(
-            ".{}.partial{}",
-            path.file_name().unwrap_or_default().to_string_lossy(),
-            std::process::id()
-        ));
-        let file = fs::File::create(&tmp).map_err(read_err(&tmp))?;
-        if let Err(e) = write_rootfs(tree, mtime, BufWriter::new(file)) {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-        fs::rename(&tmp, &path).map_err(read_err(&path))?;
-        self.evict(&path)?;
-        Ok(path)
     }
 
-    /// Removes the least recently used archives until the cache fits its bound; never `keep`.
-    fn evict(&self, keep: &Path) -> Result<(), GuestImageError> {
+    /// The cache's folder, private to its owner: archives hold whole container roots.
+    fn make_dir(&self) -> Result<(), GuestImageError> {
+        DirBuilder::new().recursive(true).mode(0o700).create(&self.dir).map_err(read_err(&self.dir))?;
+        let md = fs::metadata(&self.dir).map_err(read_err(&self.dir))?;
+        if md.mode() & 0o777 != 0o700 {
+            // A cache folder made before it was private.
+            fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700)).map_err(read_err(&self.dir))?;
+        }
+        Ok(())
+    }
+
+    /// The archive at `path`, locked for use; None if there is none.
+    fn use_archive(&self, path: &Path) -> Result<Option<CachedArchive>, GuestImageError> {
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(read_err(path)(e)),
+        };
+        let lock = Flock::lock(file, FlockArg::LockShared).map_err(|(_, e)| read_err(path)(e.into()))?;
+        // Eviction removes an archive while it holds the exclusive lock: one removed before this
+        // lock was taken is no longer the cache's.
+        if !still_named(&lock, path).map_err(read_err(path))? {
+            return Ok(None);
+        }
+        Ok(Some(CachedArchive { path: path.to_owned(), _lock: lock }))
+    }
+
+    /// Packs `tree` and publishes it at `path`, locked for use; None if another runtime
+    /// published it first.
+    fn pack(&self, tree: &Path, mtime: u32, path: &Path) -> Result<Option<CachedArchive>, GuestImageError> {
+        // Several runtimes may pack the same image at once: each writes a partial file of its own.
+        let (tmp, file) = self.partial_file(path)?;
+        let result = (|| {
+            let lock = Flock::lock(file.try_clone().map_err(read_err(&tmp))?, FlockArg::LockShared)
+                .map_err(|(_, e)| read_err(&tmp)(e.into()))?;
+            write_rootfs(tree, mtime, BufWriter::new(file))?;
+            // A link, not a rename: an archive once published is never replaced under its name.
+            match fs::hard_link(&tmp, path) {
+                Ok(()) => Ok(Some(CachedArchive { path: path.to_owned(), _lock: lock })),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+                Err(e) => Err(read_err(path)(e)),
+            }
+        })();
+        let _ = fs::remove_file(&tmp);
+        result
+    }
+
+    fn partial_file(&self, path: &Path) -> Result<(PathBuf, File), GuestImageError> {
+        static COUNT: AtomicU64 = AtomicU64::new(0);
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        loop {
+            let n = COUNT.fetch_add(1, Ordering::Relaxed);
+            let tmp = self.dir.join(format!(".{name}.partial{}-{n}", std::process::id()));
+            match File::options().write(true).create_new(true).mode(0o600).open(&tmp) {
+                Ok(file) => return Ok((tmp, file)),
+                // One left by a runtime that died, with a pid that is now this one's.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(read_err(&tmp)(e)),
+            }
+        }
+    }
+
+    /// Removes the least recently used archives until the cache fits its bound, skipping those
+    /// in use (locked by a `CachedArchive`).
+    fn evict(&self) -> Result<(), GuestImageError> {
         let mut entries = Vec::new();
         for entry in fs::read_dir(&self.dir).map_err(read_err(&self.dir))? {
             let entry = entry.map_err(read_err(&self.dir))?;
@@ -95,7 +173,17 @@ impl ArchiveCache {
             if total <= self.max_bytes {
                 break;
             }
-            if path != keep {
+            let file = match File::open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    total -= len;
+                    continue;
+                }
+                Err(e) => return Err(read_err(&path)(e)),
+            };
+            let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else { continue };
+            // Under the exclusive lock the name cannot change hands: check it is still this file.
+            if still_named(&lock, &path).map_err(read_err(&path))? {
                 match fs::remove_file(&path) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(read_err(&path)(e)),
                     _ => total -= len,
@@ -129,15 +217,15 @@ mod tests {
         let dir = scratch("once");
         let cache = ArchiveCache::new(dir.join("cache"), 1 << 30);
         let root = tree(&dir, "a", b"version 1");
-        let first = cache.rootfs_archive(&root, 0).unwrap();
+        let first = cache.rootfs_archive(&root, 0).unwrap().path().to_owned();
         let packed_at = fs::metadata(&first).unwrap().ino();
-        let second = cache.rootfs_archive(&root, 0).unwrap();
+        let second = cache.rootfs_archive(&root, 0).unwrap().path().to_owned();
         assert_eq!(first, second);
         assert_eq!(fs::metadata(&second).unwrap().ino(), packed_at, "the archive was packed again");
 
         // Same size, and possibly the same mtime: only the content differs.
         fs::write(root.join("bin/app"), b"version 2").unwrap();
-        let changed = cache.rootfs_archive(&root, 0).unwrap();
+        let changed = cache.rootfs_archive(&root, 0).unwrap().path().to_owned();
         assert_ne!(changed, first, "changed content must not reuse the old archive");
         fs::remove_dir_all(dir).unwrap();
     }
@@ -146,10 +234,58 @@ mod tests {
     fn stays_within_its_bound_dropping_the_least_recently_used() {
         let dir = scratch("bound");
         let cache = ArchiveCache::new(dir.join("cache"), 1);
-        let a = cache.rootfs_archive(&tree(&dir, "a", b"a"), 0).unwrap();
+        let a = cache.rootfs_archive(&tree(&dir, "a", b"a"), 0).unwrap().path().to_owned();
         let b = cache.rootfs_archive(&tree(&dir, "b", b"b"), 0).unwrap();
-        // A bound below one archive keeps just the newest.
-        assert!(!a.exists() && b.exists());
+        // A bound below one archive keeps just the newest...
+        assert!(!a.exists() && b.path().exists());
+        // ...and any in use.
+        let c = cache.rootfs_archive(&tree(&dir, "c", b"c"), 0).unwrap();
+        assert!(b.path().exists() && c.path().exists());
+        drop(b);
+        drop(c);
+        let d = cache.rootfs_archive(&tree(&dir, "d", b"d"), 0).unwrap();
+        assert_eq!(fs::read_dir(dir.join("cache")).unwrap().count(), 1, "only {} is left", d.path().display());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_archive_in_use_survives_eviction_by_parallel_packs() {
+        let dir = scratch("race");
+        // Every pack evicts all the archives it may.
+        let cache = ArchiveCache::new(dir.join("cache"), 1);
+        // Two threads per tree: they also race to publish the same archive.
+        let trees: Vec<PathBuf> = (0..3).map(|i| tree(&dir, &format!("t{i}"), format!("app {i}").as_bytes())).collect();
+        std::thread::scope(|s| {
+            for root in trees.iter().chain(&trees) {
+                let cache = &cache;
+                s.spawn(move || {
+                    for _ in 0..10 {
+                        let archive = cache.rootfs_archive(root, 0).unwrap();
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                        let bytes = fs::read(archive.path())
+                            .unwrap_or_else(|e| panic!("{} was evicted while in use: {e}", archive.path().display()));
+                        assert!(bytes.starts_with(b"\x1f\x8b"));
+                    }
+                });
+            }
+        });
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_cache_is_private_to_its_owner() {
+        let dir = scratch("private");
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        // A folder left by an older runx, open to all.
+        fs::create_dir_all(dir.join("old")).unwrap();
+        fs::set_permissions(dir.join("old"), fs::Permissions::from_mode(0o755)).unwrap();
+        let root = tree(&dir, "a", b"a");
+        for folder in ["old", "new/cache"] {
+            let cache = ArchiveCache::new(dir.join(folder), 1 << 30);
+            let archive = cache.rootfs_archive(&root, 0).unwrap();
+            assert_eq!(mode(&dir.join(folder)), 0o700, "{folder}");
+            assert_eq!(mode(archive.path()), 0o600, "{folder}");
+        }
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -292,7 +292,7 @@ pub fn stage(cache: &Cache, share: &Share, busybox: &Path) -> Result<()> {
             .with_context(|| format!("packing guest test {}", test.name))?;
         let mut parts = vec![base.as_path()];
         if test.spec.rootfs.mode == RootfsMode::Initramfs {
-            parts.push(&rootfs);
+            parts.push(rootfs.path());
         }
         parts.push(&spec_archive);
         guest::concatenate(&parts, &dir.join(format!("{}.ramdisk", test.name)))?;
