@@ -144,6 +144,7 @@ impl Runtime {
             guest,
             created_paused: guest.created_paused(self.host.boot_on_create),
             creator: ProcessRef::current(),
+            packed_archive: None,
             created: crate::log::now_rfc3339(),
             owner: owner(),
             annotations: bundle.annotations(),
@@ -177,7 +178,11 @@ impl Runtime {
             None => Ok(()),
         };
         step()?;
-        self.write_images(plan, bundle, dir)?;
+        let images = self.write_images(plan, bundle, dir, &mut state.packed_archive);
+        if state.packed_archive.is_some() {
+            self.store.save(state)?;
+        }
+        images?;
         step()?;
         let config = dir.join(XL_CONFIG);
         fs::write(&config, plan.domain.render()?).map_err(|source| ContainerError::Io {
@@ -211,12 +216,15 @@ impl Runtime {
         step()?;
         state.status = Status::Created;
         state.creator = None;
+        // The archive is the cache's now: a later start of the same image uses it.
+        state.packed_archive = None;
         self.store.save(state)?;
         Ok(())
     }
 
     /// Removes everything a container has, whatever state it is in: its monitor, its domain
-    /// (only the one with its uuid) and its folder.
+    /// (only the one with its uuid), an archive its unfinished create added to the cache, and its
+    /// folder.
     fn tear_down(&self, id: &ContainerId, state: &ContainerState) -> Result<(), ContainerError> {
         let domid = match state.domid {
             0 => self.xen.find(&state.uuid)?,
@@ -233,11 +241,20 @@ impl Runtime {
         if state::monitor_alive(state) {
             let _ = kill(Pid::from_raw(state.pid), Signal::SIGKILL);
         }
+        if let Some(archive) = &state.packed_archive {
+            runx_tools::guest::cache::ArchiveCache::discard(archive)?;
+        }
         self.store.remove(id)?;
         Ok(())
     }
 
-    fn write_images(&self, plan: &mut plan::Plan, bundle: &Bundle, dir: &Path) -> Result<(), ContainerError> {
+    fn write_images(
+        &self,
+        plan: &mut plan::Plan,
+        bundle: &Bundle,
+        dir: &Path,
+        packed: &mut Option<PathBuf>,
+    ) -> Result<(), ContainerError> {
         use runx_tools::guest;
         let mtime = 0;
         let Boot::Init { initramfs, launch } = &plan.boot else {
@@ -266,10 +283,13 @@ impl Runtime {
         match launch.spec.rootfs.mode {
             RootfsMode::Initramfs => {
                 let root_archive = if self.host.archive_cache_mib > 0 {
-                    let cache_dir = HostConfig::archive_cache_dir(self.store.root());
+                    let cache_dir = self.store.archive_cache_dir();
                     let archive = guest::cache::ArchiveCache::new(cache_dir, self.host.archive_cache_mib << 20)
                         .rootfs_archive(&bundle.rootfs, mtime)?;
                     let path = archive.path().to_owned();
+                    if archive.packed() {
+                        *packed = Some(path.clone());
+                    }
                     // Held until the ramdisk is written: eviction leaves the archive alone meanwhile.
                     in_use = Some(archive);
                     path
@@ -447,7 +467,10 @@ mod tests {
 
     impl Lab {
         fn new(tag: &str) -> Self {
-            let dir = std::env::temp_dir().join(format!("runx-container-{tag}-{}", std::process::id()));
+            // Tests run in parallel and some make labs with the same tag.
+            static SERIAL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("runx-container-{tag}-{}-{serial}", std::process::id()));
             let _ = fs::remove_dir_all(&dir);
             fs::create_dir_all(dir.join("bundle/rootfs/bin")).unwrap();
             fs::write(dir.join("bundle/rootfs/bin/app"), b"#!/bin/sh\n").unwrap();
@@ -458,7 +481,6 @@ mod tests {
             let host = HostConfig {
                 kernel: dir.join("kernel"),
                 initramfs: dir.join("initramfs.cpio"),
-                archive_cache_mib: 0,
                 ..HostConfig::default()
             };
             let xen = MemoryXen::default();
@@ -487,13 +509,23 @@ mod tests {
             self.create_with(id, &|_| None)
         }
 
-        /// Only the admin's domains are left, and no container state.
-        fn assert_nothing_left(&self, admin: &[u32], when: &str) {
+        /// Only the admin's domains are left, no container state, and the archive cache holds no
+        /// more than what finished creates packed.
+        fn assert_left(&self, admin: &[u32], cached: usize, when: &str) {
             let domids: Vec<u32> = self.xen.domains().into_keys().collect();
             assert_eq!(domids, admin, "{when}: domains left");
             assert!(self.runtime.store.ids().unwrap().is_empty(), "{when}: state left");
-            let folders: Vec<_> = fs::read_dir(self.dir.join("root")).map(|d| d.count()).into_iter().collect();
-            assert!(folders.iter().all(|&n| n == 0), "{when}: files left in the state root");
+            let names = |dir: PathBuf| -> Vec<String> {
+                fs::read_dir(dir)
+                    .into_iter()
+                    .flatten()
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            };
+            let root = names(self.dir.join("root"));
+            assert!(root.iter().all(|n| n == ".archive-cache"), "{when}: {root:?} left in the state root");
+            let cache = names(self.runtime.store.archive_cache_dir());
+            assert_eq!(cache.len(), cached, "{when}: {cache:?} in the archive cache");
         }
     }
 
@@ -533,7 +565,7 @@ mod tests {
         lab.runtime.kill("web", 37).unwrap();
         assert!(matches!(lab.runtime.delete("web", false), Err(ContainerError::NotStopped { .. })));
         lab.runtime.delete("web", true).unwrap();
-        lab.assert_nothing_left(&[], "after delete");
+        lab.assert_left(&[], 1, "after delete");
     }
 
     #[test]
@@ -544,7 +576,7 @@ mod tests {
         let admin = lab.xen.add_domain(&name);
         let err = lab.create("web").unwrap_err().to_string();
         assert!(err.contains("already exists"), "{err}");
-        lab.assert_nothing_left(&[admin], "after the failed create");
+        lab.assert_left(&[admin], 0, "after the failed create");
         lab.runtime.delete("web", true).unwrap_err();
         assert_eq!(lab.xen.domains().len(), 1, "delete --force of a container that does not exist");
     }
@@ -560,7 +592,7 @@ mod tests {
         lab.runtime.kill(&id, Signal::SIGKILL as i32).unwrap();
         assert_eq!(lab.xen.domains().into_keys().collect::<Vec<_>>(), [admin]);
         lab.runtime.delete(&id, true).unwrap();
-        lab.assert_nothing_left(&[admin], "after delete");
+        lab.assert_left(&[admin], 1, "after delete");
     }
 
     #[test]
@@ -585,7 +617,7 @@ mod tests {
             let err =
                 lab.create("web").err().unwrap_or_else(|| panic!("create succeeded with Xen failing at call {n}"));
             assert!(err.to_string().contains(&format!("injected fault at call {n}")), "{err}");
-            lab.assert_nothing_left(&[], &format!("xen failing at call {n}"));
+            lab.assert_left(&[], 0, &format!("xen failing at call {n}"));
             lab.xen.clear_faults();
             lab.create("web").unwrap_or_else(|e| panic!("create after a fault at call {n}: {e}"));
             lab.runtime.delete("web", true).unwrap();
@@ -602,7 +634,7 @@ mod tests {
             }
             lab.xen.clear_faults();
             lab.runtime.delete("web", true).unwrap_or_else(|e| panic!("delete --force after a kill {at}: {e}"));
-            lab.assert_nothing_left(&[], &format!("killed {at}"));
+            lab.assert_left(&[], 0, &format!("killed {at}"));
             lab.create("web").unwrap_or_else(|e| panic!("create after a kill {at}: {e}"));
             lab.runtime.delete("web", true).unwrap();
         };
@@ -645,7 +677,7 @@ mod tests {
                 Err(ContainerError::Interrupted { signal: 15, .. }) => {}
                 Err(e) => panic!("a stop signal at step {step}: {e}"),
             }
-            lab.assert_nothing_left(&[], &format!("SIGTERM at step {step}"));
+            lab.assert_left(&[], 0, &format!("SIGTERM at step {step}"));
         }
     }
 
@@ -655,6 +687,6 @@ mod tests {
         lab.xen.create_fails_after_building();
         let err = lab.create("web").unwrap_err().to_string();
         assert!(err.contains("unable to add disk devices"), "{err}");
-        lab.assert_nothing_left(&[], "after the failed create");
+        lab.assert_left(&[], 0, "after the failed create");
     }
 }

@@ -47,6 +47,10 @@ pub struct HostConfig {
     /// Whether config.json's `vm` object (kernel, hwConfig: written by containerd's client,
     /// never by an image) is honoured; false refuses bundles that carry one.
     pub allow_vm_config: bool,
+    /// Whether `vm.hwConfig` may hand host devices to a guest (`deviceTree`, `dtdevs`, `iomems`,
+    /// `irqs`): off unless the admin turns it on, like profiles, since a device given to a guest
+    /// is the host's no more.
+    pub allow_vm_devices: bool,
     /// Whether `create` lets a runx-init guest boot (it then waits in the guest for `start`)
     /// rather than keeping the domain paused until `start`: the boot overlaps what containerd
     /// does between the two calls. Containers with their own kernel are always created paused.
@@ -68,6 +72,7 @@ impl Default for HostConfig {
             profiles_dir: PathBuf::from("/etc/runx/profiles"),
             allowed_profiles: Vec::new(),
             allow_vm_config: true,
+            allow_vm_devices: false,
             boot_on_create: true,
         }
     }
@@ -123,11 +128,6 @@ impl HostConfig {
         }
         Ok(config)
     }
-
-    /// The directory of the packed-rootfs cache under a state root.
-    pub fn archive_cache_dir(root: &Path) -> PathBuf {
-        root.join(".archive-cache")
-    }
 }
 
 /// The `root` of a config that is otherwise invalid, if its TOML and that key can be read.
@@ -180,6 +180,7 @@ mod tests {
             "profiles_dir",
             "allowed_profiles",
             "allow_vm_config",
+            "allow_vm_devices",
             "boot_on_create",
         ] {
             assert!(uncommented.contains(&format!("{key} = ")), "{key} missing from {path}");

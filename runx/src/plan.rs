@@ -40,6 +40,8 @@ pub enum PlanError {
     Vm(#[from] VmError),
     #[error("config.json has a vm object, which this host does not allow: the admin sets allow_vm_config in /etc/runx/config.toml")]
     VmNotAllowed,
+    #[error("config.json's vm.hwConfig hands host devices to the guest (deviceTree, dtdevs, iomems, irqs), which this host does not allow: the admin sets allow_vm_devices = true in /etc/runx/config.toml, or names the devices in a profile")]
+    VmDevicesNotAllowed,
     #[error("config.json's vm.kernel and the container's own kernel (io.runx.kernel or RUNX_KERNEL) both name a kernel: drop one")]
     TwoKernels,
 }
@@ -93,6 +95,9 @@ pub fn plan(bundle: &Bundle, host: &HostConfig, name: &str) -> Result<Plan, Plan
     // What the admin adds, in order: vm.hwConfig, then each profile.
     let mut admin = Vec::new();
     if let Some(hw) = vm.and_then(|vm| vm.hw_config.as_ref()) {
+        if hw.assigns_devices() && !host.allow_vm_devices {
+            return Err(PlanError::VmDevicesNotAllowed);
+        }
         admin.push(hw.fragment()?);
     }
     for name in &requests.profiles {

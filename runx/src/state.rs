@@ -16,6 +16,8 @@ use crate::container_id::ContainerId;
 use crate::guest_kind::GuestKind;
 
 const STATE_FILE: &str = "state.json";
+/// The packed-rootfs cache's folder under the root, beside the containers' folders.
+const ARCHIVE_CACHE: &str = ".archive-cache";
 const LOCK_FILE: &str = "lock";
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,9 @@ pub struct ContainerState {
     /// without finishing, the container is a partial one that `delete` cleans up.
     #[serde(default)]
     pub creator: Option<ProcessRef>,
+    /// An archive the unfinished create added to the packed-rootfs cache: removed with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packed_archive: Option<PathBuf>,
     /// RFC 3339, UTC.
     pub created: String,
     pub owner: String,
@@ -130,6 +135,10 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    pub fn archive_cache_dir(&self) -> PathBuf {
+        self.root.join(ARCHIVE_CACHE)
     }
 
     pub fn dir(&self, id: &ContainerId) -> PathBuf {
@@ -239,7 +248,7 @@ impl Store {
         };
         let mut ids: Vec<ContainerId> = entries
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false) && e.file_name() != ARCHIVE_CACHE)
             .filter_map(|e| ContainerId::parse(&e.file_name().to_string_lossy()).ok())
             .collect();
         ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
@@ -343,6 +352,7 @@ mod tests {
             guest: GuestKind::RunxInit,
             created_paused: false,
             creator: None,
+            packed_archive: None,
             created: "2026-11-28T00:00:00Z".into(),
             owner: "root".into(),
             annotations: Default::default(),

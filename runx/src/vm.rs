@@ -105,6 +105,11 @@ impl VmConfig {
 }
 
 impl HwConfig {
+    /// Whether it hands host devices to the guest (anything beyond memory and vcpus).
+    pub fn assigns_devices(&self) -> bool {
+        self.device_tree.is_some() || !self.dtdevs.is_empty() || !self.iomems.is_empty() || !self.irqs.is_empty()
+    }
+
     /// The xl settings it stands for.
     pub fn fragment(&self) -> Result<Fragment, VmError> {
         let mut fragment = Fragment::default();
@@ -160,7 +165,10 @@ mod tests {
         let config: serde_json::Value = serde_json::from_str(&spec_example(&tree)).unwrap();
         let vm: VmConfig = serde_json::from_value(config["vm"].clone()).unwrap();
         vm.check().unwrap();
-        let fragment = vm.hw_config.unwrap().fragment().unwrap();
+        let hw = vm.hw_config.unwrap();
+        assert!(hw.assigns_devices());
+        assert!(!serde_json::from_str::<HwConfig>(r#"{"vcpus":2,"memory":33554432}"#).unwrap().assigns_devices());
+        let fragment = hw.fragment().unwrap();
         let mut cfg = runx_tools::xl::DomainConfig::new("dev", runx_tools::xl::GuestType::Pvh, "/k", 64, 2);
         cfg.apply(&fragment);
         let text = cfg.render().unwrap();

@@ -423,6 +423,11 @@ fn admin_profiles_and_vm_hw_config_shape_the_domain() {
         "iomems": [{ "firstMFN": 1044752, "nrMFNs": 1 }], "irqs": [68] } } });
     let bundle = xen.bundle("hw", &["echo", "hw"], hw.clone());
     let (out, _) = xen.create("hw", &bundle);
+    assert!(!out.status.success(), "devices from vm.hwConfig need the admin's yes");
+    assert!(last_error(&stderr(&out)).contains("allow_vm_devices = true"), "{}", stderr(&out));
+    assert!(!xen.state_dir("hw").exists() && !xen.domain_exists("hw"));
+    allow("allow_vm_devices = true\n");
+    let (out, _) = xen.create("hw", &bundle);
     assert!(out.status.success(), "{}", stderr(&out));
     let cfg = fs::read_to_string(xen.dir.join("state/last.cfg")).unwrap();
     for line in [

@@ -48,12 +48,18 @@ pub(super) fn tree_key(tree: &Path) -> Result<String, GuestImageError> {
 /// eviction leaves the archive's file alone, so `path` stays readable.
 pub struct CachedArchive {
     path: PathBuf,
+    /// This call packed it (the cache had no archive of this content).
+    packed: bool,
     _lock: Flock<File>,
 }
 
 impl CachedArchive {
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn packed(&self) -> bool {
+        self.packed
     }
 }
 
@@ -113,7 +119,7 @@ impl ArchiveCache {
         if !still_named(&lock, path).map_err(read_err(path))? {
             return Ok(None);
         }
-        Ok(Some(CachedArchive { path: path.to_owned(), _lock: lock }))
+        Ok(Some(CachedArchive { path: path.to_owned(), packed: false, _lock: lock }))
     }
 
     /// Packs `tree` and publishes it at `path`, locked for use; None if another runtime
@@ -127,7 +133,7 @@ impl ArchiveCache {
             write_rootfs(tree, mtime, BufWriter::new(file))?;
             // A link, not a rename: an archive once published is never replaced under its name.
             match fs::hard_link(&tmp, path) {
-                Ok(()) => Ok(Some(CachedArchive { path: path.to_owned(), _lock: lock })),
+                Ok(()) => Ok(Some(CachedArchive { path: path.to_owned(), packed: true, _lock: lock })),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
                 Err(e) => Err(read_err(path)(e)),
             }
@@ -173,24 +179,35 @@ impl ArchiveCache {
             if total <= self.max_bytes {
                 break;
             }
-            let file = match File::open(&path) {
-                Ok(file) => file,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    total -= len;
-                    continue;
-                }
-                Err(e) => return Err(read_err(&path)(e)),
-            };
-            let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else { continue };
-            // Under the exclusive lock the name cannot change hands: check it is still this file.
-            if still_named(&lock, &path).map_err(read_err(&path))? {
-                match fs::remove_file(&path) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(read_err(&path)(e)),
-                    _ => total -= len,
-                }
+            if remove_unused(&path)? {
+                total -= len;
             }
         }
         Ok(())
+    }
+
+    /// Removes an archive this runtime packed for a container whose create then failed, unless
+    /// another create is using it meanwhile: a failed create leaves no cache entry of its own.
+    pub fn discard(path: &Path) -> Result<(), GuestImageError> {
+        remove_unused(path).map(drop)
+    }
+}
+
+/// Removes the archive at `path` unless it is in use; true if it is gone.
+fn remove_unused(path: &Path) -> Result<bool, GuestImageError> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+        Err(e) => return Err(read_err(path)(e)),
+    };
+    let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else { return Ok(false) };
+    // Under the exclusive lock the name cannot change hands: check it is still this file.
+    if !still_named(&lock, path).map_err(read_err(path))? {
+        return Ok(false);
+    }
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(read_err(path)(e)),
+        _ => Ok(true),
     }
 }
 
@@ -269,6 +286,24 @@ mod tests {
                 });
             }
         });
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_discarded_archive_goes_unless_in_use() {
+        let dir = scratch("discard");
+        let tree = tree(&dir, "a", b"alpha");
+        let cache = ArchiveCache::new(dir.join("cache"), 1 << 20);
+        let first = cache.rootfs_archive(&tree, 0).unwrap();
+        assert!(first.packed());
+        let second = cache.rootfs_archive(&tree, 0).unwrap();
+        assert!(!second.packed());
+        let path = first.path().to_owned();
+        ArchiveCache::discard(&path).unwrap();
+        assert!(path.exists(), "in use by two creates");
+        drop((first, second));
+        ArchiveCache::discard(&path).unwrap();
+        assert!(!path.exists());
         fs::remove_dir_all(dir).unwrap();
     }
 
