@@ -16,8 +16,7 @@ use crate::lab::payload::Case;
 use crate::lab::Arch;
 use crate::lab::{runx_guests, runx_runtime};
 
-const GUEST_BOOT: Case =
-    Case { name: "guest-boot", script: include_str!("lab/assets/benches/guest-boot.sh"), timeout_secs: 600 };
+const GUEST_BOOT: Case = Case::builtin("guest-boot", include_str!("lab/assets/benches/guest-boot.sh"), 600);
 /// The BENCH names each case writes.
 const MEASURES: &[(&str, &[&str])] = &[
     ("guest-boot", &["guest-boot"]),

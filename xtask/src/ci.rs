@@ -6,6 +6,9 @@ use crate::cmd;
 use crate::lab::progress::Step;
 use crate::lab::Arch;
 
+/// The example of a user's lab case (docs/lab.md), which CI runs through `--case-file`.
+pub const EXAMPLE_CASE: &str = "docs/examples/lab-case-env.sh";
+
 fn cargo(args: &[&str]) -> Result<()> {
     let step = Step::start(format!("cargo {}", args.join(" ")));
     cmd::run(cmd::cargo()?.args(args))?;

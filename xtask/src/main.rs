@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 
 use lab::cache::Cache;
 use lab::cases::Plan;
-use lab::payload::CaseResult;
+use lab::payload::{Case, CaseResult};
 use lab::{runx_runtime, Arch};
 
 #[derive(Parser)]
@@ -33,6 +33,16 @@ struct LabOptions {
     /// Rebuild downloads and images instead of reusing the cached ones.
     #[arg(long)]
     fresh: bool,
+    /// A case script of your own (`NAME.sh`), run in dom0 after the built-in cases of each
+    /// architecture's main boot, with the lab's runx, containerd and images (docs/lab.md).
+    #[arg(long, value_name = "FILE")]
+    case_file: Vec<PathBuf>,
+    /// Time limit of each --case-file case.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    case_timeout: u32,
+    /// Run only the --case-file cases (one boot per architecture).
+    #[arg(long, requires = "case_file")]
+    skip_builtin: bool,
 }
 
 impl LabOptions {
@@ -46,6 +56,10 @@ impl LabOptions {
 
     fn cache(&self) -> Result<Cache> {
         Ok(Cache::new(lab::default_cache_root(&lab::workspace_root()?), self.fresh))
+    }
+
+    fn user_cases(&self) -> Result<Vec<Case>> {
+        self.case_file.iter().map(|path| Case::from_file(path, self.case_timeout)).collect()
     }
 }
 
@@ -74,10 +88,10 @@ enum Task {
     LayerCheck,
 }
 
-fn lab_test(cache: &Cache, arches: &[Arch]) -> Result<bool> {
+fn lab_test(cache: &Cache, arches: &[Arch], user_cases: &[Case], builtin: bool) -> Result<bool> {
     let mut passed = true;
     for &arch in arches {
-        for (plan, cases) in lab::cases::suite(arch) {
+        for (plan, cases) in lab::cases::suite_with(arch, user_cases, builtin) {
             let report = lab::cases::run(cache, plan, &cases)?;
             report.print();
             passed &= report.passed();
@@ -115,7 +129,7 @@ fn demo(cache: &Cache, arches: &[Arch]) -> Result<bool> {
 
 fn main() -> Result<ExitCode> {
     let passed = match Cli::parse().task {
-        Task::Lab(opts) => lab_test(&opts.cache()?, &opts.arches(&Arch::ALL))?,
+        Task::Lab(opts) => lab_test(&opts.cache()?, &opts.arches(&Arch::ALL), &opts.user_cases()?, !opts.skip_builtin)?,
         Task::Demo(opts) => demo(&opts.cache()?, &opts.arches(&[Arch::Arm64]))?,
         Task::Bench(opts) => bench::run(&opts.cache()?, &opts.arches(&Arch::ALL))?,
         Task::GuestKernel(opts) => {
@@ -136,7 +150,11 @@ fn main() -> Result<ExitCode> {
         Task::Ci(opts) => {
             ci::static_checks()?;
             yocto::layer_check()?;
-            lab_test(&opts.cache()?, &opts.arches(&Arch::ALL))?
+            // The example case file, as an integrator would pass it: proves --case-file on Xen.
+            let example = Case::from_file(&lab::workspace_root()?.join(ci::EXAMPLE_CASE), 300)?;
+            let mut user_cases = opts.user_cases()?;
+            user_cases.push(example);
+            lab_test(&opts.cache()?, &opts.arches(&Arch::ALL), &user_cases, true)?
         }
     };
     Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })

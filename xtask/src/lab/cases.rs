@@ -14,10 +14,8 @@ use super::qemu::{self, Boot};
 use super::uboot::{self, Medium};
 use super::{dom0, guest, kernel_images, rootfs, runx_guests, runx_runtime, Arch};
 
-pub const XL_CREATE: Case =
-    Case { name: "xl-create", script: include_str!("assets/cases/xl-create.sh"), timeout_secs: 180 };
-const CONTAINERD_RUNC: Case =
-    Case { name: "containerd-runc", script: include_str!("assets/cases/containerd-runc.sh"), timeout_secs: 300 };
+pub const XL_CREATE: Case = Case::builtin("xl-create", include_str!("assets/cases/xl-create.sh"), 180);
+const CONTAINERD_RUNC: Case = Case::builtin("containerd-runc", include_str!("assets/cases/containerd-runc.sh"), 300);
 
 /// The image the containerd case imports: busybox in one layer.
 pub const LAB_IMAGE: &str = "docker.io/runx-lab/busybox:latest";
@@ -80,6 +78,17 @@ pub fn suite(arch: Arch) -> Vec<(Plan, Vec<Case>)> {
             (Plan::Arm64DiskDom0less, vec![XL_CREATE]),
         ],
     }
+}
+
+/// The boots `cargo xtask lab` makes on `arch`: the built-in suite (unless `builtin` is false)
+/// with the user's cases added to the main boot, so that they cost no boot of their own.
+pub fn suite_with(arch: Arch, user_cases: &[Case], builtin: bool) -> Vec<(Plan, Vec<Case>)> {
+    let mut boots = if builtin { suite(arch) } else { vec![(Plan::main(arch), Vec::new())] };
+    if let Some((_, cases)) = boots.iter_mut().find(|(plan, _)| *plan == Plan::main(arch)) {
+        cases.extend(user_cases.iter().cloned());
+    }
+    boots.retain(|(_, cases)| !cases.is_empty());
+    boots
 }
 
 fn has(cases: &[Case], case: Case) -> bool {
@@ -168,7 +177,8 @@ pub fn run(cache: &Cache, plan: Plan, cases: &[Case]) -> Result<Report> {
     let runtime =
         [runx_runtime::CASE, runx_runtime::BENCH, runx_runtime::ARM64_CASE, runx_runtime::DEMO, kernel_images::CASE]
             .into_iter()
-            .any(|case| has(cases, case));
+            .any(|case| has(cases, case))
+            || cases.iter().any(Case::is_users);
     if runtime {
         runx_runtime::stage(cache, &share, arch)?;
     }
@@ -214,6 +224,19 @@ pub fn run(cache: &Cache, plan: Plan, cases: &[Case]) -> Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_cases_ride_on_the_main_boot() {
+        let mine = Case::builtin("mine", "true", 5);
+        let boots = suite_with(Arch::Arm64, std::slice::from_ref(&mine), true);
+        assert_eq!(boots.len(), suite(Arch::Arm64).len(), "no boot of their own");
+        let main = boots.iter().find(|(plan, _)| *plan == Plan::Arm64Tftp).unwrap();
+        assert_eq!(main.1.last().unwrap().name, "mine");
+        let only = suite_with(Arch::X86_64, std::slice::from_ref(&mine), false);
+        assert_eq!(only.len(), 1);
+        assert_eq!((only[0].0, only[0].1.len()), (Plan::X86, 1));
+        assert!(suite_with(Arch::X86_64, &[], false).is_empty());
+    }
 
     #[test]
     fn finds_the_dom0less_guest_only_on_its_own_console() {

@@ -15,8 +15,7 @@ use super::cache::Cache;
 use super::payload::{Case, Share};
 use super::{baremetal, guest_kernel, Arch};
 
-pub const CASE: Case =
-    Case { name: "kernel-containers", script: include_str!("assets/cases/kernel-containers.sh"), timeout_secs: 600 };
+pub const CASE: Case = Case::builtin("kernel-containers", include_str!("assets/cases/kernel-containers.sh"), 600);
 
 /// The baremetal image's Cmd: its default command line, which it prints.
 const BAREMETAL_CMDLINE: &[&str] = &["hello", "from", "the", "image's", "command", "line"];

@@ -1,6 +1,7 @@
 //! The host side of a lab run: a share folder holding the payload (the case
 //! scripts and what they need), and the results the cases leave in it.
 
+use std::borrow::Cow;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -9,13 +10,37 @@ use anyhow::{bail, Context, Result};
 const LAB_LIB: &str = include_str!("assets/lab-lib.sh");
 const CASE_LIB: &str = include_str!("assets/case-lib.sh");
 
-/// One test case run inside dom0.
-#[derive(Debug, Clone, Copy)]
+/// One test case run inside dom0: the project's own (`include_str!`) or an integrator's
+/// (`--case-file`).
+#[derive(Debug, Clone)]
 pub struct Case {
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     /// Shell script run by dom0's busybox sh; exit 0 = pass.
-    pub script: &'static str,
+    pub script: Cow<'static, str>,
     pub timeout_secs: u32,
+}
+
+impl Case {
+    pub const fn builtin(name: &'static str, script: &'static str, timeout_secs: u32) -> Self {
+        Self { name: Cow::Borrowed(name), script: Cow::Borrowed(script), timeout_secs }
+    }
+
+    /// A case script of the user's: named after its file, run like the built-in ones.
+    pub fn from_file(path: &Path, timeout_secs: u32) -> Result<Self> {
+        // A name the payload's `run_case NAME` and the results file can carry as one word.
+        let script =
+            fs::read_to_string(path).with_context(|| format!("cannot read the case file {}", path.display()))?;
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            bail!("case file {}: name it NAME.sh with letters, digits, '-', '_' or '.' in NAME (it becomes the case's name)", path.display());
+        }
+        Ok(Self { name: Cow::Owned(name), script: Cow::Owned(script), timeout_secs })
+    }
+
+    /// A case the user brought (`--case-file`): it gets everything a runtime case has.
+    pub fn is_users(&self) -> bool {
+        matches!(self.script, Cow::Owned(_))
+    }
 }
 
 /// How one case ended, as dom0 reported it.
@@ -43,7 +68,7 @@ impl Share {
         fs::write(dir.join("case-lib.sh"), CASE_LIB)?;
         let mut payload = String::from(". /host/lab-lib.sh\n");
         for case in cases {
-            fs::write(dir.join("cases").join(format!("{}.sh", case.name)), case.script)?;
+            fs::write(dir.join("cases").join(format!("{}.sh", case.name)), case.script.as_bytes())?;
             payload.push_str(&format!("run_case {} {}\n", case.name, case.timeout_secs));
         }
         fs::write(dir.join("payload.sh"), payload)?;
@@ -65,7 +90,7 @@ impl Share {
             .iter()
             .map(|case| {
                 reported.iter().find(|r| r.name == case.name).cloned().unwrap_or(CaseResult {
-                    name: case.name.to_owned(),
+                    name: case.name.clone().into_owned(),
                     passed: false,
                     seconds: 0,
                     detail: None,
@@ -123,9 +148,24 @@ mod tests {
     }
 
     #[test]
+    fn a_case_file_becomes_a_case_named_after_it() {
+        let dir = std::env::temp_dir().join(format!("runx-case-file-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("my-app.sh"), "echo ok\n").unwrap();
+        let case = Case::from_file(&dir.join("my-app.sh"), 300).unwrap();
+        assert_eq!((case.name.as_ref(), case.script.as_ref(), case.timeout_secs), ("my-app", "echo ok\n", 300));
+        assert!(case.is_users() && !Case::builtin("x", "true", 1).is_users());
+        fs::write(dir.join("two words.sh"), "true\n").unwrap();
+        let err = Case::from_file(&dir.join("two words.sh"), 1).unwrap_err().to_string();
+        assert!(err.contains("name it NAME.sh"), "{err}");
+        assert!(Case::from_file(&dir.join("missing.sh"), 1).unwrap_err().to_string().contains("cannot read"));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn a_case_without_a_result_line_fails() {
         let dir = std::env::temp_dir().join(format!("runx-share-{}", std::process::id()));
-        let cases = [Case { name: "never-ran", script: "true", timeout_secs: 1 }];
+        let cases = [Case::builtin("never-ran", "true", 1)];
         let share = Share::create(dir.clone(), &cases).unwrap();
         let payload = fs::read_to_string(dir.join("payload.sh")).unwrap();
         assert!(payload.contains("run_case never-ran 1"), "{payload}");

@@ -22,11 +22,9 @@ const LAB_BLOCK: &str = include_str!("assets/lab-block.sh");
 const BARE_INIT: &str = include_str!("assets/bare-init.c");
 
 /// runx-init's boot against a bare /init (see docs/benchmarks.md).
-pub const BENCH: Case =
-    Case { name: "runx-init-boot", script: include_str!("assets/benches/runx-init-boot.sh"), timeout_secs: 600 };
+pub const BENCH: Case = Case::builtin("runx-init-boot", include_str!("assets/benches/runx-init-boot.sh"), 600);
 
-pub const CASE: Case =
-    Case { name: "runx-init-guests", script: include_str!("assets/cases/runx-init-guests.sh"), timeout_secs: 600 };
+pub const CASE: Case = Case::builtin("runx-init-guests", include_str!("assets/cases/runx-init-guests.sh"), 600);
 
 /// What a test expects back.
 pub struct Expect {
