@@ -121,7 +121,7 @@ trait Setting {
 }
 
 /// A field in a fragment (`F`) and in a domain (`D`): both carry profile keys under the same path.
-struct Slot<F: 'static, D: 'static = F> {
+struct Slot<F, D = F> {
     fragment: fn(&Fragment) -> &F,
     fragment_mut: fn(&mut Fragment) -> &mut F,
     domain: fn(&DomainConfig) -> &D,
@@ -141,7 +141,7 @@ macro_rules! slot {
 }
 
 /// [`KeyKind::Count`]: a fragment's replaces the domain's, which is always set.
-struct Count<T: 'static>(Slot<Option<T>, T>);
+struct Count<T>(Slot<Option<T>, T>);
 /// [`KeyKind::Number`].
 struct Number(Slot<Option<u32>>);
 /// [`KeyKind::Text`].
@@ -425,15 +425,11 @@ mod tests {
     fn each_profile_key_parses_and_renders_under_its_name() {
         for key in profile_keys() {
             let value = match key.kind() {
-                KeyKind::Text => "\"v\"",
-                KeyKind::Texts => "[ \"v\" ]",
-                KeyKind::Count | KeyKind::Number => "7",
-                KeyKind::Numbers => "[ 7 ]",
-                KeyKind::Flag(value) => value,
-            };
-            let value = match key.kind() {
-                KeyKind::Flag(_) => format!("\"{value}\""),
-                _ => value.to_owned(),
+                KeyKind::Text => "\"v\"".to_owned(),
+                KeyKind::Texts => "[ \"v\" ]".to_owned(),
+                KeyKind::Count | KeyKind::Number => "7".to_owned(),
+                KeyKind::Numbers => "[ 7 ]".to_owned(),
+                KeyKind::Flag(value) => format!("\"{value}\""),
             };
             let mut domain = DomainConfig::new("d", GuestType::Pvh, "k", 64, 1);
             domain.apply(&Fragment::parse(&format!("{} = {value}", key.name)).unwrap());
