@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use runx_launch::RootfsMode;
+use runx_launch::{RootfsMode, MIN_MEMORY_MIB};
 
 /// `io.runx.kernel`: a kernel inside the container's rootfs to boot instead of the host's guest
 /// kernel; `io.runx.ramdisk`: its ramdisk. `runx-tools image` writes them as image labels.
@@ -28,6 +28,8 @@ pub enum AnnotationError {
     NotAllowed(String),
     #[error("annotation {key}={value:?}: {why}")]
     Invalid { key: String, value: String, why: &'static str },
+    #[error("annotation {MEMORY}={0:?}: use MiB, at least {MIN_MEMORY_MIB}")]
+    Memory(String),
     #[error("annotation {key}={annotated:?} and env {variable}={value:?} name different files: drop one of them")]
     Conflict { key: &'static str, annotated: String, variable: &'static str, value: String },
 }
@@ -92,8 +94,9 @@ impl Requests {
                     })
                 }
                 MEMORY => {
-                    requests.memory_mib =
-                        Some(value.parse().ok().filter(|&m| m >= 16).ok_or_else(|| invalid("use MiB, at least 16"))?)
+                    requests.memory_mib = Some(
+                        value.parse().ok().filter(|&m| m >= MIN_MEMORY_MIB).ok_or(AnnotationError::Memory(value))?,
+                    )
                 }
                 VCPUS => {
                     requests.vcpus =

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use oci_spec::runtime::{Mount as OciMount, Spec};
-use runx_launch::{LaunchSpec, Mount, Process, Rlimit, Rootfs, RootfsMode, User, MOUNT_TYPES, SHARES_DIR};
+use runx_launch::{LaunchSpec, Mount, Process, Rlimit, Rootfs, RootfsMode, User, MOUNT_TYPES, ROOT_DEVICE, SHARES_DIR};
 
 /// Destinations runx-init mounts itself in every container root.
 const GUEST_PROVIDED: &[&str] = &["/proc", "/sys", "/dev", "/dev/pts", "/dev/shm"];
@@ -112,7 +112,7 @@ pub fn rootfs(mode: RootfsMode, readonly: bool) -> Rootfs {
     match mode {
         RootfsMode::Initramfs => Rootfs { mode, device: None, fstype: None, readonly },
         RootfsMode::Disk => {
-            Rootfs { mode, device: Some(crate::plan::ROOT_DEVICE.to_owned()), fstype: Some("ext4".into()), readonly }
+            Rootfs { mode, device: Some(ROOT_DEVICE.to_owned()), fstype: Some("ext4".into()), readonly }
         }
     }
 }

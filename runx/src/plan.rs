@@ -5,6 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
+use runx_launch::MIN_MEMORY_MIB;
 use runx_tools::xl::{Action, DomainConfig, GuestType};
 
 use crate::annotations::{AnnotationError, Requests};
@@ -14,11 +15,6 @@ use crate::host_config::HostConfig;
 use crate::launch::{self, Launch, LaunchError};
 use crate::profile::{self, ProfileError};
 use crate::vm::{VmConfig, VmError};
-
-/// The block device a `disk` mode rootfs appears as in the guest.
-pub const ROOT_DEVICE: &str = "/dev/xvda";
-/// The smallest guest runx creates: a Linux guest with runx-init boots in less.
-pub const MIN_MEMORY_MIB: u64 = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {

@@ -5,10 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use runx_launch::MIN_MEMORY_MIB;
 use runx_tools::xl::fragment::Fragment;
 use serde::Deserialize;
-
-use crate::plan::MIN_MEMORY_MIB;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VmError {

@@ -16,6 +16,11 @@ pub const SPEC_PATH: &str = "/runx/launch.json";
 pub const INITRAMFS_ROOT: &str = "/runx/rootfs";
 /// Where files and folders the host hands in for bind mounts live in the guest.
 pub const SHARES_DIR: &str = "/runx/shares";
+/// The block device a `disk` mode rootfs appears as in the guest.
+pub const ROOT_DEVICE: &str = "/dev/xvda";
+/// The smallest guest memory, in MiB, the runtime grants: a Linux guest with runx-init boots in
+/// no less.
+pub const MIN_MEMORY_MIB: u64 = 16;
 
 /// xenstore keys, relative to the guest's own `/local/domain/<domid>/`.
 pub mod keys {

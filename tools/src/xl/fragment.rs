@@ -1,7 +1,7 @@
 //! xl.cfg fragments an admin writes (runx's named profiles): the xl.cfg(5) syntax, read into
 //! the typed settings runx knows, so that nothing reaches `xl create` as raw text.
 
-use super::{Devices, DomainConfig, Placement};
+use super::{keys, Devices, DomainConfig, Placement};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("line {line}: {why}")]
@@ -9,10 +9,6 @@ pub struct FragmentError {
     pub line: usize,
     pub why: String,
 }
-
-/// The keys a fragment may set.
-pub const KEYS: &[&str] =
-    &["memory", "vcpus", "cpus", "pool", "cap", "cpu_weight", "iomem", "irqs", "dtdev", "device_tree", "pci", "vuart"];
 
 /// The settings of one fragment: each one replaces (scalars) or extends (lists) a domain's.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -24,7 +20,7 @@ pub struct Fragment {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Value {
+pub(super) enum Value {
     Text(String),
     Number(u64),
     List(Vec<Value>),
@@ -153,43 +149,17 @@ impl Fragment {
     pub fn parse(text: &str) -> Result<Self, FragmentError> {
         let mut fragment = Fragment::default();
         for (line, key, value) in settings(text)? {
-            let err = |why: String| FragmentError { line, why: format!("{key}: {why}") };
-            let number = |v: &Value| match v {
-                Value::Number(n) => u32::try_from(*n).map_err(|_| err(format!("{n} is too large"))),
-                _ => Err(err("expected a number".into())),
-            };
-            let positive = |n: u32| if n > 0 { Ok(n) } else { Err(err("must be at least 1".into())) };
-            let text = |v: &Value| match v {
-                Value::Text(t) if !t.chars().any(char::is_control) => Ok(t.clone()),
-                Value::Text(_) => Err(err("control characters cannot appear in xl.cfg".into())),
-                _ => Err(err("expected a \"string\"".into())),
-            };
-            let list = |v: &Value| match v {
-                Value::List(items) => Ok(items.clone()),
-                _ => Err(err("expected a [list]".into())),
-            };
-            match key.as_str() {
-                "memory" => fragment.memory_mib = Some(positive(number(&value)?)?.into()),
-                "vcpus" => fragment.vcpus = Some(positive(number(&value)?)?),
-                "cpus" => fragment.placement.cpus = Some(text(&value)?),
-                "pool" => fragment.placement.cpupool = Some(text(&value)?),
-                "cap" => fragment.placement.cap = Some(number(&value)?),
-                "cpu_weight" => fragment.placement.weight = Some(number(&value)?),
-                "device_tree" => fragment.devices.device_tree = Some(text(&value)?),
-                "vuart" if text(&value)? == "sbsa_uart" => fragment.devices.vuart = true,
-                "vuart" => return Err(err("the only virtual UART is \"sbsa_uart\"".into())),
-                "iomem" => fragment.devices.iomem = list(&value)?.iter().map(text).collect::<Result<_, _>>()?,
-                "dtdev" => fragment.devices.dtdev = list(&value)?.iter().map(text).collect::<Result<_, _>>()?,
-                "pci" => fragment.devices.pci = list(&value)?.iter().map(text).collect::<Result<_, _>>()?,
-                "irqs" => fragment.devices.irqs = list(&value)?.iter().map(number).collect::<Result<_, _>>()?,
-                _ => {
+            match keys::parse(&key, &value, &mut fragment) {
+                Some(parsed) => parsed.map_err(|why| FragmentError { line, why: format!("{key}: {why}") })?,
+                None => {
+                    let names: Vec<&str> = keys::profile_keys().map(|k| k.name).collect();
                     return Err(FragmentError {
                         line,
                         why: format!(
                             "{key} is not a setting runx takes from a profile: use some of {}",
-                            KEYS.join(", ")
+                            names.join(", ")
                         ),
-                    })
+                    });
                 }
             }
         }
@@ -200,14 +170,7 @@ impl Fragment {
 impl DomainConfig {
     /// Applies a fragment: its scalars replace the domain's, its lists add to them.
     pub fn apply(&mut self, fragment: &Fragment) {
-        if let Some(memory) = fragment.memory_mib {
-            self.memory_mib = memory;
-        }
-        if let Some(vcpus) = fragment.vcpus {
-            self.vcpus = vcpus;
-        }
-        self.placement.apply(&fragment.placement);
-        self.devices.apply(&fragment.devices);
+        keys::apply(fragment, self);
     }
 }
 

@@ -1,9 +1,8 @@
 //! xl domain configuration (xl.cfg(5)) as a typed model, rendered with
 //! correct quoting. The runtime and `runx-tools xl-config` share it.
 
-use std::fmt::Write;
-
 pub mod fragment;
+pub mod keys;
 mod settings;
 
 pub use settings::{Devices, Placement};
@@ -107,65 +106,7 @@ impl DomainConfig {
             return Err(XlError::Invalid { key: "memory", why: "memory and vcpus must be at least 1".into() });
         }
         let mut out = String::new();
-        let mut string = |key: &'static str, value: &str| -> Result<(), XlError> {
-            let _ = writeln!(out, "{key} = {}", quote(key, value)?);
-            Ok(())
-        };
-        string("name", &self.name)?;
-        if let Some(uuid) = &self.uuid {
-            string("uuid", uuid)?;
-        }
-        string("type", self.guest_type.as_str())?;
-        string("kernel", &self.kernel)?;
-        if let Some(ramdisk) = &self.ramdisk {
-            string("ramdisk", ramdisk)?;
-        }
-        if let Some(cmdline) = &self.cmdline {
-            string("extra", cmdline)?;
-        }
-        let (placement, devices) = (&self.placement, &self.devices);
-        if let Some(cpus) = &placement.cpus {
-            string("cpus", cpus)?;
-        }
-        if let Some(pool) = &placement.cpupool {
-            string("pool", pool)?;
-        }
-        if let Some(tree) = &devices.device_tree {
-            string("device_tree", tree)?;
-        }
-        if devices.vuart {
-            string("vuart", "sbsa_uart")?;
-        }
-        for (key, action) in [
-            ("on_poweroff", self.on_poweroff),
-            ("on_reboot", self.on_reboot),
-            ("on_crash", self.on_crash),
-            ("on_watchdog", self.on_watchdog),
-        ] {
-            if let Some(action) = action {
-                string(key, action.as_str())?;
-            }
-        }
-        let _ = writeln!(out, "memory = {}", self.memory_mib);
-        let _ = writeln!(out, "vcpus = {}", self.vcpus);
-        if let Some(cap) = placement.cap {
-            let _ = writeln!(out, "cap = {cap}");
-        }
-        if let Some(weight) = placement.weight {
-            let _ = writeln!(out, "cpu_weight = {weight}");
-        }
-        for (key, items) in
-            [("iomem", &devices.iomem), ("dtdev", &devices.dtdev), ("pci", &devices.pci), ("disk", &self.disks)]
-        {
-            if !items.is_empty() {
-                let quoted: Vec<String> = items.iter().map(|i| quote(key, i)).collect::<Result<_, _>>()?;
-                let _ = writeln!(out, "{key} = [ {} ]", quoted.join(", "));
-            }
-        }
-        if !devices.irqs.is_empty() {
-            let irqs: Vec<String> = devices.irqs.iter().map(u32::to_string).collect();
-            let _ = writeln!(out, "irqs = [ {} ]", irqs.join(", "));
-        }
+        keys::render(self, &mut out)?;
         Ok(out)
     }
 }
