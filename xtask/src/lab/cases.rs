@@ -12,7 +12,8 @@ use super::cache::Cache;
 use super::payload::{Case, CaseResult, Share};
 use super::qemu::{self, Boot};
 use super::uboot::{self, Medium};
-use super::{dom0, guest, kernel_images, rootfs, runx_guests, runx_runtime, Arch};
+use super::{dom0, guest, kernel_images, rootfs, runx_guests, runx_runtime};
+use crate::arch::Arch;
 
 pub const XL_CREATE: Case = Case::builtin("xl-create", include_str!("assets/cases/xl-create.sh"), 180);
 const CONTAINERD_RUNC: Case = Case::builtin("containerd-runc", include_str!("assets/cases/containerd-runc.sh"), 300);

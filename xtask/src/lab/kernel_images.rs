@@ -13,7 +13,8 @@ use runx_tools::oci_archive;
 
 use super::cache::Cache;
 use super::payload::{Case, Share};
-use super::{baremetal, guest_kernel, Arch};
+use super::{baremetal, guest_kernel};
+use crate::arch::Arch;
 
 pub const CASE: Case = Case::builtin("kernel-containers", include_str!("assets/cases/kernel-containers.sh"), 600);
 

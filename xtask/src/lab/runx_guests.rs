@@ -14,8 +14,9 @@ use runx_tools::guest::{self, cache::ArchiveCache, HostShare};
 use runx_tools::xl::{Action, DomainConfig, GuestType};
 
 use super::cache::{Cache, Key};
+use super::guest_kernel;
 use super::payload::{Case, CaseResult, Share};
-use super::{guest_kernel, Arch};
+use crate::arch::Arch;
 use crate::cmd;
 
 const LAB_BLOCK: &str = include_str!("assets/lab-block.sh");

@@ -8,8 +8,9 @@ use anyhow::Result;
 use runx_tools::guest;
 
 use super::cache::Cache;
+use super::guest_kernel;
 use super::payload::{Case, Share};
-use super::{guest_kernel, Arch};
+use crate::arch::Arch;
 use crate::shipped;
 
 pub const CASE: Case = Case::builtin("containerd-runx", include_str!("assets/cases/containerd-runx.sh"), 900);
