@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 
+use crate::arch::Arch;
 use crate::lab::cache::Cache;
 use crate::lab::cases::{self, Plan};
 use crate::lab::payload::Case;
-use crate::lab::Arch;
 use crate::lab::{runx_guests, runx_runtime};
 
 const GUEST_BOOT: Case = Case::builtin("guest-boot", include_str!("lab/assets/benches/guest-boot.sh"), 600);
@@ -99,7 +99,7 @@ fn sample_tree(source: &Path, dest: &Path, bytes: u64) -> Result<u64> {
 /// Builds the release runx-tools, as users run it.
 fn release_runx_tools() -> Result<std::path::PathBuf> {
     crate::cmd::output(crate::cmd::cargo()?.args(["build", "--release", "--package", "runx-tools"]))?;
-    Ok(crate::lab::workspace_root()?.join("target/release/runx-tools"))
+    Ok(crate::workspace::root()?.join("target/release/runx-tools"))
 }
 
 /// Packing a 200 MiB root into the per-container archive against `find | cpio -o -H newc | gzip -1`.

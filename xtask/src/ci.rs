@@ -2,9 +2,9 @@
 
 use anyhow::Result;
 
+use crate::arch::Arch;
 use crate::cmd;
-use crate::lab::progress::Step;
-use crate::lab::Arch;
+use crate::progress::Step;
 
 /// The example of a user's lab case (docs/lab.md), which CI runs through `--case-file`.
 pub const EXAMPLE_CASE: &str = "docs/examples/lab-case-env.sh";

@@ -22,7 +22,7 @@ fn spawn_error(cmd: &Command) -> String {
 pub fn cargo() -> Result<Command> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(crate::lab::workspace_root()?);
+    cmd.current_dir(crate::workspace::root()?);
     Ok(cmd)
 }
 

@@ -1,10 +1,13 @@
 //! `cargo xtask`: the developer and CI tasks of the runx workspace.
 
+mod arch;
 mod bench;
 mod ci;
 mod cmd;
 mod lab;
+mod progress;
 mod shipped;
+mod workspace;
 mod yocto;
 
 use std::path::PathBuf;
@@ -13,10 +16,11 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
+use arch::Arch;
 use lab::cache::Cache;
 use lab::cases::Plan;
 use lab::payload::{Case, CaseResult};
-use lab::{runx_runtime, Arch};
+use lab::runx_runtime;
 
 #[derive(Parser)]
 #[command(about = "runx developer tasks: the Xen lab, tests, demo, benchmarks")]
@@ -55,7 +59,7 @@ impl LabOptions {
     }
 
     fn cache(&self) -> Result<Cache> {
-        Ok(Cache::new(lab::default_cache_root(&lab::workspace_root()?), self.fresh))
+        Ok(Cache::new(lab::default_cache_root(&workspace::root()?), self.fresh))
     }
 
     fn user_cases(&self) -> Result<Vec<Case>> {
@@ -151,7 +155,7 @@ fn main() -> Result<ExitCode> {
             ci::static_checks()?;
             yocto::layer_check()?;
             // The example case file, as an integrator would pass it: proves --case-file on Xen.
-            let example = Case::from_file(&lab::workspace_root()?.join(ci::EXAMPLE_CASE), 300)?;
+            let example = Case::from_file(&workspace::root()?.join(ci::EXAMPLE_CASE), 300)?;
             let mut user_cases = opts.user_cases()?;
             user_cases.push(example);
             lab_test(&opts.cache()?, &opts.arches(&Arch::ALL), &user_cases, true)?

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use crate::arch::Arch;
 use crate::cmd;
-use crate::lab::progress::Step;
-use crate::lab::{workspace_root, Arch};
+use crate::progress::Step;
+use crate::workspace;
 
 const CRATES: &[&str] = &["runx", "runx-init", "runx-tools"];
 const RUSTFLAGS: &str = "-C target-feature=+crt-static -C relocation-model=static";
@@ -37,7 +38,7 @@ fn triple(arch: Arch) -> &'static str {
 /// their own: in target/TRIPLE/ they would take turns with dynamic builds, each rebuilding the other.
 pub fn build(arch: Arch) -> Result<Shipped> {
     let triple = triple(arch);
-    let target_dir = workspace_root()?.join("target/static");
+    let target_dir = workspace::root()?.join("target/static");
     let flags_var = format!("CARGO_TARGET_{}_RUSTFLAGS", triple.to_uppercase().replace('-', "_"));
     let step = Step::start(format!("building {} for {triple} (release, static)", CRATES.join(", ")));
     let mut cargo = cmd::cargo()?;

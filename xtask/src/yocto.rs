@@ -14,7 +14,7 @@ use std::process::Command;
 use anyhow::{bail, ensure, Context, Result};
 
 use crate::cmd;
-use crate::lab::progress::Step;
+use crate::progress::Step;
 
 /// The crates list every Rust recipe of meta-runx requires (named after the runtime's PN,
 /// as `bitbake -c update_crates runx-oci` would name it).
@@ -85,7 +85,7 @@ pub fn crates_inc(lock: &str) -> Result<String> {
 
 /// `cargo xtask yocto-crates [--check] [--lockfile PATH]`.
 pub fn yocto_crates(check: bool, lockfile: Option<&Path>) -> Result<()> {
-    let root = crate::lab::workspace_root()?;
+    let root = crate::workspace::root()?;
     let lock_path = lockfile.map_or_else(|| root.join("Cargo.lock"), Path::to_path_buf);
     let lock = fs::read_to_string(&lock_path).with_context(|| format!("cannot read {}", lock_path.display()))?;
     let wanted = crates_inc(&lock).with_context(|| format!("{}", lock_path.display()))?;
@@ -405,7 +405,7 @@ fn check_oelint(root: &Path) -> Result<()> {
 
 /// `cargo xtask layer-check`: every meta-runx check that needs no bitbake.
 pub fn layer_check() -> Result<()> {
-    let root = crate::lab::workspace_root()?;
+    let root = crate::workspace::root()?;
     yocto_crates(true, None)?;
     srcrev_note(&root)?;
     let mut problems = check_layer_conf(&root)?;

@@ -44,6 +44,16 @@ pub enum BootCommand {
     Bootm,
 }
 
+impl BootCommand {
+    /// The u-boot command itself.
+    pub fn name(self) -> &'static str {
+        match self {
+            BootCommand::Booti => "booti",
+            BootCommand::Bootm => "bootm",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Load {

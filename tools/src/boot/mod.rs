@@ -2,7 +2,9 @@
 //! u-boot commands that start Xen (+ dom0, + dom0less guests) out.
 
 pub mod board;
+mod chosen;
 pub mod config;
+mod images;
 pub mod layout;
 pub mod probe;
 mod script;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use super::progress::{self, Step};
+use crate::progress::{self, Step};
 
 /// Inputs that determine an artifact; two equal keys mean interchangeable artifacts.
 #[derive(Default)]

@@ -9,13 +9,15 @@ use anyhow::{Context, Result};
 use runx_tools::oci_archive::{self, Entry, Image};
 
 use super::cache::Cache;
-use super::payload::{Case, CaseResult, Share};
+use super::payload::{Case, CaseResult, Need, Share};
 use super::qemu::{self, Boot};
 use super::uboot::{self, Medium};
-use super::{dom0, guest, kernel_images, rootfs, runx_guests, runx_runtime, Arch};
+use super::{dom0, guest, kernel_images, rootfs, runx_guests, runx_runtime};
+use crate::arch::Arch;
 
 pub const XL_CREATE: Case = Case::builtin("xl-create", include_str!("assets/cases/xl-create.sh"), 180);
-const CONTAINERD_RUNC: Case = Case::builtin("containerd-runc", include_str!("assets/cases/containerd-runc.sh"), 300);
+const CONTAINERD_RUNC: Case =
+    Case::builtin("containerd-runc", include_str!("assets/cases/containerd-runc.sh"), 300).needing(&[Need::Containerd]);
 
 /// The image the containerd case imports: busybox in one layer.
 pub const LAB_IMAGE: &str = "docker.io/runx-lab/busybox:latest";
@@ -89,10 +91,6 @@ pub fn suite_with(arch: Arch, user_cases: &[Case], builtin: bool) -> Vec<(Plan, 
     }
     boots.retain(|(_, cases)| !cases.is_empty());
     boots
-}
-
-fn has(cases: &[Case], case: Case) -> bool {
-    cases.iter().any(|c| c.name == case.name)
 }
 
 /// The outcome of one boot.
@@ -170,23 +168,19 @@ pub fn run(cache: &Cache, plan: Plan, cases: &[Case]) -> Result<Report> {
     for (file, text) in &guest.devmem_configs {
         fs::write(share.dir.join("guest").join(file), text)?;
     }
+    let needed = |need| cases.iter().any(|case| case.needs.contains(&need));
     let busybox = dom0.packages.join("bin/busybox");
-    if has(cases, runx_guests::CASE) || has(cases, runx_guests::BENCH) {
+    if needed(Need::RunxGuests) {
         runx_guests::stage(cache, &share, &busybox)?;
     }
-    let runtime =
-        [runx_runtime::CASE, runx_runtime::BENCH, runx_runtime::ARM64_CASE, runx_runtime::DEMO, kernel_images::CASE]
-            .into_iter()
-            .any(|case| has(cases, case))
-            || cases.iter().any(Case::is_users);
-    if runtime {
+    if needed(Need::Runtime) {
         runx_runtime::stage(cache, &share, arch)?;
     }
-    if has(cases, kernel_images::CASE) {
+    if needed(Need::KernelImages) {
         kernel_images::stage(cache, &share, &busybox)?;
     }
     // containerd lives on dom0's disk, mounted at /rootfs.
-    let rootfs = if has(cases, CONTAINERD_RUNC) || runtime {
+    let rootfs = if needed(Need::Containerd) {
         share.add_file("images/lab-busybox.tar", &busybox_image(cache, arch, &busybox)?)?;
         Some(rootfs::build(cache, arch)?)
     } else {
@@ -215,8 +209,8 @@ pub fn run(cache: &Cache, plan: Plan, cases: &[Case]) -> Result<Report> {
     if plan == Plan::Arm64DiskDom0less {
         results.push(dom0less_result(&outcome.serial));
     }
-    if has(cases, runx_guests::CASE) {
-        results.extend(runx_guests::results(&share));
+    for check in cases.iter().filter_map(|case| case.host_checks) {
+        results.extend(check(&share));
     }
     Ok(Report { plan, results, share, serial_log: run_dir.join("serial.log"), boot: outcome.took })
 }

@@ -10,9 +10,9 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use super::cache::{Cache, Key};
-use super::progress::Step;
-use super::Arch;
+use crate::arch::Arch;
 use crate::cmd;
+use crate::progress::Step;
 
 /// One package as apt resolved it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,8 @@ use flate2::write::GzEncoder;
 use runx_tools::cpio::CpioWriter;
 
 use super::cache::{Cache, Key};
-use super::{debs, Arch};
+use super::debs;
+use crate::arch::Arch;
 use crate::cmd;
 
 const INIT: &str = include_str!("assets/dom0-init.sh");

@@ -13,7 +13,7 @@ use runx_tools::xl::{Action, DomainConfig, GuestType};
 
 use super::cache::{Cache, Key};
 use super::dom0::Dom0;
-use super::Arch;
+use crate::arch::Arch;
 
 const INIT: &str = include_str!("assets/guest-init.sh");
 

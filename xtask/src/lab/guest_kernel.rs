@@ -10,9 +10,10 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 use super::cache::{Cache, Key};
-use super::progress::Step;
-use super::{debs, Arch};
+use super::debs;
+use crate::arch::Arch;
 use crate::cmd;
+use crate::progress::Step;
 
 const SOURCE_PACKAGE: &str = "linux-source-6.1";
 const COMMON: (&str, &str) =

@@ -12,10 +12,12 @@ use runx_tools::kernel_image::KernelImage;
 use runx_tools::oci_archive;
 
 use super::cache::Cache;
-use super::payload::{Case, Share};
-use super::{baremetal, guest_kernel, Arch};
+use super::payload::{Case, Need, Share};
+use super::{baremetal, guest_kernel};
+use crate::arch::Arch;
 
-pub const CASE: Case = Case::builtin("kernel-containers", include_str!("assets/cases/kernel-containers.sh"), 600);
+pub const CASE: Case = Case::builtin("kernel-containers", include_str!("assets/cases/kernel-containers.sh"), 600)
+    .needing(&[Need::Containerd, Need::Runtime, Need::KernelImages]);
 
 /// The baremetal image's Cmd: its default command line, which it prints.
 const BAREMETAL_CMDLINE: &[&str] = &["hello", "from", "the", "image's", "command", "line"];

@@ -10,6 +10,25 @@ use anyhow::{bail, Context, Result};
 const LAB_LIB: &str = include_str!("assets/lab-lib.sh");
 const CASE_LIB: &str = include_str!("assets/case-lib.sh");
 
+/// What a case uses beyond dom0 and the lab guest; a boot stages each need once, for every case
+/// that has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// containerd on dom0's disk (mounted at /rootfs) and the busybox image for it to import.
+    Containerd,
+    /// runx, its guest kernel and its base initramfs, under `runtime/`.
+    Runtime,
+    /// The runx-init guests and their benchmark's guests, under `runx/` (x86_64).
+    RunxGuests,
+    /// The images that carry their own kernel, under `images/` (x86_64).
+    KernelImages,
+}
+
+impl Need {
+    /// What running containers through containerd and runx takes.
+    pub const RUNX_CONTAINERS: &'static [Need] = &[Need::Containerd, Need::Runtime];
+}
+
 /// One test case run inside dom0: the project's own (`include_str!`) or an integrator's
 /// (`--case-file`).
 #[derive(Debug, Clone)]
@@ -18,14 +37,29 @@ pub struct Case {
     /// Shell script run by dom0's busybox sh; exit 0 = pass.
     pub script: Cow<'static, str>,
     pub timeout_secs: u32,
+    /// What the boot stages for it.
+    pub needs: &'static [Need],
+    /// Checks the host makes of what the case left in the share, each a result of its own.
+    pub host_checks: Option<fn(&Share) -> Vec<CaseResult>>,
 }
 
 impl Case {
     pub const fn builtin(name: &'static str, script: &'static str, timeout_secs: u32) -> Self {
-        Self { name: Cow::Borrowed(name), script: Cow::Borrowed(script), timeout_secs }
+        Self { name: Cow::Borrowed(name), script: Cow::Borrowed(script), timeout_secs, needs: &[], host_checks: None }
     }
 
-    /// A case script of the user's: named after its file, run like the built-in ones.
+    pub const fn needing(mut self, needs: &'static [Need]) -> Self {
+        self.needs = needs;
+        self
+    }
+
+    pub const fn checked_by(mut self, host_checks: fn(&Share) -> Vec<CaseResult>) -> Self {
+        self.host_checks = Some(host_checks);
+        self
+    }
+
+    /// A case script of the user's: named after its file, run like the built-in ones, with
+    /// what the runtime's cases have.
     pub fn from_file(path: &Path, timeout_secs: u32) -> Result<Self> {
         // A name the payload's `run_case NAME` and the results file can carry as one word.
         let script =
@@ -34,12 +68,13 @@ impl Case {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
             bail!("case file {}: name it NAME.sh with letters, digits, '-', '_' or '.' in NAME (it becomes the case's name)", path.display());
         }
-        Ok(Self { name: Cow::Owned(name), script: Cow::Owned(script), timeout_secs })
-    }
-
-    /// A case the user brought (`--case-file`): it gets everything a runtime case has.
-    pub fn is_users(&self) -> bool {
-        matches!(self.script, Cow::Owned(_))
+        Ok(Self {
+            name: Cow::Owned(name),
+            script: Cow::Owned(script),
+            timeout_secs,
+            needs: Need::RUNX_CONTAINERS,
+            host_checks: None,
+        })
     }
 }
 
@@ -154,7 +189,7 @@ mod tests {
         fs::write(dir.join("my-app.sh"), "echo ok\n").unwrap();
         let case = Case::from_file(&dir.join("my-app.sh"), 300).unwrap();
         assert_eq!((case.name.as_ref(), case.script.as_ref(), case.timeout_secs), ("my-app", "echo ok\n", 300));
-        assert!(case.is_users() && !Case::builtin("x", "true", 1).is_users());
+        assert_eq!(case.needs, Need::RUNX_CONTAINERS);
         fs::write(dir.join("two words.sh"), "true\n").unwrap();
         let err = Case::from_file(&dir.join("two words.sh"), 1).unwrap_err().to_string();
         assert!(err.contains("name it NAME.sh"), "{err}");

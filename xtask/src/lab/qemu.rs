@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use super::dom0::Dom0;
-use super::progress::Step;
-use super::Arch;
+use crate::arch::Arch;
+use crate::progress::Step;
 
 /// Xen's command line on x86_64 (arm64 boots take theirs from the qemu-arm64 board profile).
 /// `spec-ctrl=eager-fpu`: on TCG's `max` CPU (vendor AMD) Xen would switch PV vCPUs' FPU state

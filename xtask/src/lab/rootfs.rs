@@ -15,9 +15,10 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use super::cache::{Cache, Key};
-use super::progress::Step;
-use super::{debs, dom0, Arch};
+use super::{debs, dom0};
+use crate::arch::Arch;
 use crate::cmd;
+use crate::progress::Step;
 
 const MIRROR: &str = "http://deb.debian.org/debian";
 const SUITE: &str = "bookworm";

@@ -14,17 +14,21 @@ use runx_tools::guest::{self, cache::ArchiveCache, HostShare};
 use runx_tools::xl::{Action, DomainConfig, GuestType};
 
 use super::cache::{Cache, Key};
-use super::payload::{Case, CaseResult, Share};
-use super::{guest_kernel, Arch};
+use super::guest_kernel;
+use super::payload::{Case, CaseResult, Need, Share};
+use crate::arch::Arch;
 use crate::cmd;
 
 const LAB_BLOCK: &str = include_str!("assets/lab-block.sh");
 const BARE_INIT: &str = include_str!("assets/bare-init.c");
 
 /// runx-init's boot against a bare /init (see docs/benchmarks.md).
-pub const BENCH: Case = Case::builtin("runx-init-boot", include_str!("assets/benches/runx-init-boot.sh"), 600);
+pub const BENCH: Case =
+    Case::builtin("runx-init-boot", include_str!("assets/benches/runx-init-boot.sh"), 600).needing(&[Need::RunxGuests]);
 
-pub const CASE: Case = Case::builtin("runx-init-guests", include_str!("assets/cases/runx-init-guests.sh"), 600);
+pub const CASE: Case = Case::builtin("runx-init-guests", include_str!("assets/cases/runx-init-guests.sh"), 600)
+    .needing(&[Need::RunxGuests])
+    .checked_by(results);
 
 /// What a test expects back.
 pub struct Expect {

@@ -8,19 +8,23 @@ use anyhow::Result;
 use runx_tools::guest;
 
 use super::cache::Cache;
-use super::payload::{Case, Share};
-use super::{guest_kernel, Arch};
+use super::guest_kernel;
+use super::payload::{Case, Need, Share};
+use crate::arch::Arch;
 use crate::shipped;
 
-pub const CASE: Case = Case::builtin("containerd-runx", include_str!("assets/cases/containerd-runx.sh"), 900);
+pub const CASE: Case = Case::builtin("containerd-runx", include_str!("assets/cases/containerd-runx.sh"), 900)
+    .needing(Need::RUNX_CONTAINERS);
 /// Writes the runx-start, runx-vs-runc and runx-state measurements, and CPU lines.
-pub const BENCH: Case = Case::builtin("runtime", include_str!("assets/benches/runtime.sh"), 1200);
+pub const BENCH: Case =
+    Case::builtin("runtime", include_str!("assets/benches/runtime.sh"), 1200).needing(Need::RUNX_CONTAINERS);
 
 /// The arm64 case: `echo` reaches ctr's stdout, `exit 42` is ctr's exit code.
 pub const ARM64_CASE: Case =
-    Case::builtin("containerd-runx-arm64", include_str!("assets/cases/containerd-runx-arm64.sh"), 600);
+    Case::builtin("containerd-runx-arm64", include_str!("assets/cases/containerd-runx-arm64.sh"), 600)
+        .needing(Need::RUNX_CONTAINERS);
 /// `cargo xtask demo`: one container, its command, output and exit status in `demo/`.
-pub const DEMO: Case = Case::builtin("demo", include_str!("assets/cases/demo.sh"), 600);
+pub const DEMO: Case = Case::builtin("demo", include_str!("assets/cases/demo.sh"), 600).needing(Need::RUNX_CONTAINERS);
 
 /// Puts what the runtime's packages install into the share, under `runtime/`: the runx binary,
 /// the guest kernel and the base initramfs with runx-init, all for `arch`.
