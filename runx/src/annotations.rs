@@ -5,20 +5,12 @@ use std::collections::HashMap;
 
 use runx_launch::{RootfsMode, MIN_MEMORY_MIB};
 
-/// `io.runx.kernel`: a kernel inside the container's rootfs to boot instead of the host's guest
-/// kernel; `io.runx.ramdisk`: its ramdisk. `runx-tools image` writes them as image labels.
-pub use runx_tools::kernel_image::{ENV_KERNEL, ENV_RAMDISK, KERNEL, PREFIX, RAMDISK};
-/// `initramfs` or `disk`.
-pub const ROOTFS: &str = "io.runx.rootfs";
-/// Guest memory in MiB.
-pub const MEMORY: &str = "io.runx.memory";
-/// Guest vcpus.
-pub const VCPUS: &str = "io.runx.vcpus";
-/// Named profiles (comma-separated) from the host's `profiles_dir`; `allowed_profiles` decides.
-pub const PROFILE: &str = "io.runx.profile";
+pub use runx_launch::annotations::{
+    ALL as KNOWN, ENV_KERNEL, ENV_RAMDISK, KERNEL, MEMORY, PREFIX, PROFILE, RAMDISK, ROOTFS, VCPUS,
+};
 
-pub const KNOWN: &[&str] = &[KERNEL, RAMDISK, ROOTFS, MEMORY, VCPUS, PROFILE];
-pub const ALLOWED_BY_DEFAULT: &[&str] = &[KERNEL, RAMDISK, ROOTFS, MEMORY, VCPUS, PROFILE];
+/// All of them: an admin narrows the list in `allowed_annotations`.
+pub const ALLOWED_BY_DEFAULT: &[&str] = KNOWN;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AnnotationError {

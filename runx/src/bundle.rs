@@ -98,7 +98,7 @@ fn read_config(path: &Path) -> Result<Vec<u8>, BundleError> {
     }
     let mut text = Vec::new();
     // The file may grow after the check: read no more than the limit allows.
-    runx_tools::tree::reopen(&fd)
+    runx_image::tree::reopen(&fd)
         .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut text))
         .map_err(read_err)?;
     if text.len() as u64 > MAX_CONFIG_BYTES {

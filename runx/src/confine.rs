@@ -46,7 +46,7 @@ pub fn regular_file(rootfs: &Path, path: &str, what: &'static str) -> Result<Fil
     if !md.is_file() {
         return Err(ConfineError::NotFile { what, path: path.to_owned() });
     }
-    runx_tools::tree::reopen(&file).map_err(|source| ConfineError::Io { what, path: path.to_owned(), source })
+    runx_image::tree::reopen(&file).map_err(|source| ConfineError::Io { what, path: path.to_owned(), source })
 }
 
 fn owned(fd: RawFd) -> OwnedFd {
@@ -182,7 +182,7 @@ mod tests {
             return Err(ConfineError::NotFile { what: "kernel", path: path.to_owned() });
         }
         let mut text = String::new();
-        runx_tools::tree::reopen(&file).unwrap().read_to_string(&mut text).unwrap();
+        runx_image::tree::reopen(&file).unwrap().read_to_string(&mut text).unwrap();
         Ok(text)
     }
 

@@ -41,9 +41,9 @@ pub enum ContainerError {
     #[error(transparent)]
     Plan(#[from] PlanError),
     #[error("cannot build the guest's images: {0}")]
-    Image(#[from] runx_tools::guest::GuestImageError),
+    Image(#[from] runx_image::guest::GuestImageError),
     #[error("xl config: {0}")]
-    XlConfig(#[from] runx_tools::xl::XlError),
+    XlConfig(#[from] runx_xl::XlError),
     #[error(transparent)]
     Xen(#[from] XenError),
     #[error("container not running")]
@@ -242,7 +242,7 @@ impl Runtime {
             let _ = kill(Pid::from_raw(state.pid), Signal::SIGKILL);
         }
         if let Some(archive) = &state.packed_archive {
-            runx_tools::guest::cache::ArchiveCache::discard(archive)?;
+            runx_image::guest::cache::ArchiveCache::discard(archive)?;
         }
         self.store.remove(id)?;
         Ok(())
@@ -255,7 +255,7 @@ impl Runtime {
         dir: &Path,
         packed: &mut Option<PathBuf>,
     ) -> Result<(), ContainerError> {
-        use runx_tools::guest;
+        use runx_image::guest;
         let mtime = 0;
         let Boot::Init { initramfs, launch } = &plan.boot else {
             if let Boot::Kernel { kernel, ramdisk } = &plan.boot {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 use runx_launch::MIN_MEMORY_MIB;
-use runx_tools::xl::{Action, DomainConfig, GuestType};
+use runx_xl::{Action, DomainConfig, GuestType};
 
 use crate::annotations::{AnnotationError, Requests};
 use crate::bundle::Bundle;

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use runx_tools::xl::fragment::{Fragment, FragmentError};
+use runx_xl::fragment::{Fragment, FragmentError};
 
 use crate::host_config::HostConfig;
 

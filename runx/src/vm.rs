@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use runx_launch::MIN_MEMORY_MIB;
-use runx_tools::xl::fragment::Fragment;
+use runx_xl::fragment::Fragment;
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -168,7 +168,7 @@ mod tests {
         assert!(hw.assigns_devices());
         assert!(!serde_json::from_str::<HwConfig>(r#"{"vcpus":2,"memory":33554432}"#).unwrap().assigns_devices());
         let fragment = hw.fragment().unwrap();
-        let mut cfg = runx_tools::xl::DomainConfig::new("dev", runx_tools::xl::GuestType::Pvh, "/k", 64, 2);
+        let mut cfg = runx_xl::DomainConfig::new("dev", runx_xl::GuestType::Pvh, "/k", 64, 2);
         cfg.apply(&fragment);
         let text = cfg.render().unwrap();
         for line in [

@@ -9,17 +9,9 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::oci_archive::{Entry, Image};
+use runx_launch::annotations::{ENV_KERNEL, ENV_RAMDISK, KERNEL, RAMDISK};
 
-/// The prefix of every annotation and label runx reads.
-pub const PREFIX: &str = "io.runx.";
-/// The kernel's path inside the container's rootfs.
-pub const KERNEL: &str = "io.runx.kernel";
-/// The ramdisk's path inside the container's rootfs.
-pub const RAMDISK: &str = "io.runx.ramdisk";
-/// RunX's environment variables for the same two paths.
-pub const ENV_KERNEL: &str = "RUNX_KERNEL";
-pub const ENV_RAMDISK: &str = "RUNX_RAMDISK";
+use crate::oci_archive::{Entry, Image};
 /// Where the image puts the kernel and ramdisk.
 const BOOT_DIR: &str = "boot";
 

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod annotations;
+
 /// The version this build writes and reads. A guest refuses any other.
 pub const VERSION: u32 = 2;
 

@@ -4,15 +4,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use runx_image::guest;
 use runx_launch::LaunchSpec;
 use runx_tools::boot::board::Board;
 use runx_tools::boot::config::{DomU, Method};
 use runx_tools::boot::{self, Generated};
-use runx_tools::guest;
 use runx_tools::kernel_image::KernelImage;
 use runx_tools::oci_archive;
 use runx_tools::uimage::ScriptImage;
-use runx_tools::xl::{DomainConfig, GuestType};
+use runx_xl::{DomainConfig, GuestType};
 
 /// runx-tools: boot scripts, xl configs and guest images for runx boards.
 #[derive(Parser)]

@@ -30,7 +30,7 @@ impl Key {
     }
 
     fn hex(&self) -> String {
-        runx_tools::hex::encode(&self.0.clone().finalize()[..8])
+        runx_image::hex::encode(&self.0.clone().finalize()[..8])
     }
 }
 

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use flate2::write::GzEncoder;
-use runx_tools::cpio::CpioWriter;
+use runx_image::cpio::CpioWriter;
 
 use super::cache::{Cache, Key};
 use super::debs;

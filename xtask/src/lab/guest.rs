@@ -1,6 +1,6 @@
 //! The lab's test guest: Debian's kernel with a busybox initramfs whose init
 //! prints a line on its console and powers off, and its xl config rendered
-//! by runx_tools::xl.
+//! by runx_xl.
 
 use std::fs;
 use std::io::BufWriter;
@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use flate2::write::GzEncoder;
-use runx_tools::cpio::{CpioWriter, Meta};
-use runx_tools::xl::{Action, DomainConfig, GuestType};
+use runx_image::cpio::{CpioWriter, Meta};
+use runx_xl::{Action, DomainConfig, GuestType};
 
 use super::cache::{Cache, Key};
 use super::dom0::Dom0;

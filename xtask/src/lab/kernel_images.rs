@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::Result;
-use runx_tools::cpio::{CpioWriter, Meta};
+use runx_image::cpio::{CpioWriter, Meta};
 use runx_tools::kernel_image::KernelImage;
 use runx_tools::oci_archive;
 

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
+use runx_image::guest::{self, cache::ArchiveCache, HostShare};
 use runx_launch::{LaunchSpec, Mount, Process, Rlimit, Rootfs, RootfsMode, User, VERSION};
-use runx_tools::guest::{self, cache::ArchiveCache, HostShare};
-use runx_tools::xl::{Action, DomainConfig, GuestType};
+use runx_xl::{Action, DomainConfig, GuestType};
 
 use super::cache::{Cache, Key};
 use super::guest_kernel;
@@ -314,10 +314,10 @@ fn stage_bench(dir: &Path, base: &Path, tree: &Path) -> Result<()> {
     let binary = dir.join("bare-init");
     cmd::output(Command::new("gcc").args(["-static", "-O2", "-o"]).arg(&binary).arg(&source))?;
 
-    let mut bare = runx_tools::cpio::CpioWriter::new(fs::File::create(dir.join("bench-bare.ramdisk"))?);
-    let meta = runx_tools::cpio::Meta::root(0o755, 0);
+    let mut bare = runx_image::cpio::CpioWriter::new(fs::File::create(dir.join("bench-bare.ramdisk"))?);
+    let meta = runx_image::cpio::Meta::root(0o755, 0);
     bare.append_dir("dev", meta)?;
-    bare.append_char_device("dev/console", runx_tools::cpio::Meta::root(0o600, 0), 5, 1)?;
+    bare.append_char_device("dev/console", runx_image::cpio::Meta::root(0o600, 0), 5, 1)?;
     bare.append_file("init", meta, &fs::read(&binary)?)?;
     bare.finish()?;
     fs::write(dir.join("bench-bare.cfg"), guest_config("bench-bare", Action::Destroy).render()?)?;

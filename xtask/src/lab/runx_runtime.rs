@@ -5,7 +5,7 @@
 use std::fs;
 
 use anyhow::Result;
-use runx_tools::guest;
+use runx_image::guest;
 
 use super::cache::Cache;
 use super::guest_kernel;

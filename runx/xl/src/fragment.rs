@@ -177,7 +177,7 @@ impl DomainConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xl::GuestType;
+    use crate::GuestType;
 
     const TTC: &str = r#"
 # ZCU102 TTC0 for a baremetal timer app, on a pinned pcpu in the RT pool

@@ -393,7 +393,7 @@ pub const KEYS: &[XlKey] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xl::{Devices, GuestType, Placement};
+    use crate::{Devices, GuestType, Placement};
 
     #[test]
     fn set_fields_replace_and_lists_add() {
@@ -462,13 +462,13 @@ mod tests {
 
     #[test]
     fn the_docs_and_the_shipped_config_list_the_profile_keys() {
-        let docs = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/kernel-containers.md"));
+        let docs = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/kernel-containers.md"));
         let table = docs_table();
         assert!(docs.contains(&table), "docs/kernel-containers.md must hold the profile keys' table:\n{table}");
 
         let config = include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../meta-runx/recipes-containers/runx/files/config.toml"
+            "/../../meta-runx/recipes-containers/runx/files/config.toml"
         ));
         let names: Vec<&str> = profile_keys().map(|key| key.name).collect();
         let list = format!("# ({})\n", names.join(", "));
