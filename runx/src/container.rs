@@ -312,7 +312,8 @@ impl Runtime {
                 let image = dir.join(ROOT_IMAGE);
                 guest::write_ext4(&bundle.rootfs, &image, 64, mtime)?;
                 let access = if launch.spec.rootfs.readonly { "ro" } else { "rw" };
-                plan.domain.disks.push(format!("format=raw, vdev=xvda, access={access}, target={}", image.display()));
+                let vdev = runx_launch::ROOT_DEVICE.trim_start_matches("/dev/");
+                plan.domain.disks.push(format!("format=raw, vdev={vdev}, access={access}, target={}", image.display()));
             }
         }
         let ramdisk = dir.join(RAMDISK);

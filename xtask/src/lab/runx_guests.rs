@@ -75,8 +75,12 @@ pub fn spec(args: Vec<String>) -> LaunchSpec {
 }
 
 fn on_disk(mut spec: LaunchSpec, readonly: bool) -> LaunchSpec {
-    spec.rootfs =
-        Rootfs { mode: RootfsMode::Disk, device: Some("/dev/xvda".into()), fstype: Some("ext4".into()), readonly };
+    spec.rootfs = Rootfs {
+        mode: RootfsMode::Disk,
+        device: Some(runx_launch::ROOT_DEVICE.into()),
+        fstype: Some("ext4".into()),
+        readonly,
+    };
     spec
 }
 
@@ -252,7 +256,8 @@ fn xl_config(test: &GuestTest) -> Result<String> {
     if test.spec.rootfs.mode == RootfsMode::Disk {
         let (image, access) = if test.disk_rw { ("rootfs-rw.ext4", "rw") } else { ("rootfs-ro.ext4", "ro") };
         cfg.disks.push(format!(
-            "format=raw, vdev=xvda, access={access}, script=/host/runx/lab-block, target=/host/runx/{image}"
+            "format=raw, vdev={}, access={access}, script=/host/runx/lab-block, target=/host/runx/{image}",
+            runx_launch::ROOT_DEVICE.trim_start_matches("/dev/")
         ));
     }
     Ok(cfg.render()?)

@@ -297,7 +297,7 @@ mod tests {
             hostname: None,
             rootfs: Rootfs {
                 mode,
-                device: (mode == RootfsMode::Disk).then(|| "/dev/xvda".into()),
+                device: (mode == RootfsMode::Disk).then(|| runx_launch::ROOT_DEVICE.into()),
                 fstype: None,
                 readonly: false,
             },
