@@ -16,6 +16,7 @@ use runx_launch::RootfsMode;
 use crate::bundle::{Bundle, BundleError};
 use crate::container_id::{ContainerId, InvalidId};
 use crate::guest_kind::{GuestKind, NotForKernel};
+use crate::guest_memory::{self, RootFootprint, TooSmall};
 use crate::host_config::HostConfig;
 use crate::monitor::Guest;
 use crate::plan::{self, Boot, PlanError};
@@ -40,6 +41,8 @@ pub enum ContainerError {
     Bundle(#[from] BundleError),
     #[error(transparent)]
     Plan(#[from] PlanError),
+    #[error(transparent)]
+    Memory(#[from] TooSmall),
     #[error("cannot build the guest's images: {0}")]
     Image(#[from] runx_image::guest::GuestImageError),
     #[error("xl config: {0}")]
@@ -303,10 +306,10 @@ impl Runtime {
                     guest::write_rootfs(&bundle.rootfs, mtime, std::io::BufWriter::new(out))?;
                     path
                 };
+                let archive_bytes = fs::metadata(&root_archive).map(|m| m.len()).unwrap_or(0);
                 parts.push(root_archive);
-                if plan.memory_is_default {
-                    plan::grow_for_rootfs(&mut plan.domain, &bundle.rootfs);
-                }
+                let root = RootFootprint::measure(&bundle.rootfs, archive_bytes);
+                guest_memory::fit(&mut plan.domain, plan.memory_is_default, root)?;
             }
             RootfsMode::Disk => {
                 let image = dir.join(ROOT_IMAGE);

@@ -11,6 +11,7 @@ pub mod confine;
 pub mod container;
 pub mod container_id;
 pub mod guest_kind;
+pub mod guest_memory;
 pub mod host_config;
 pub mod launch;
 pub mod log;

@@ -2,7 +2,7 @@
 //! and (when runx-init runs the process) the launch spec and how the rootfs travels.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use oci_spec::runtime::LinuxResources;
 use runx_launch::MIN_MEMORY_MIB;
@@ -136,7 +136,7 @@ pub fn plan(bundle: &Bundle, host: &HostConfig, name: &str) -> Result<Plan, Plan
     domain.placement.cap = limits.cap;
     domain.placement.cpus = limits.cpus;
     domain.cmdline = Some(match &boot {
-        Boot::Init { .. } => vm_kernel.map_or_else(|| host.cmdline.clone(), |k| k.parameters.join(" ")),
+        Boot::Init { .. } => init_cmdline(&vm_kernel.map_or_else(|| host.cmdline.clone(), |k| k.parameters.join(" "))),
         Boot::Kernel { .. } => process.args().clone().unwrap_or_default().join(" "),
     });
     // Keep the domain when it ends, so that the monitor reads how it ended before destroying it.
@@ -149,6 +149,16 @@ pub fn plan(bundle: &Bundle, host: &HostConfig, name: &str) -> Result<Plan, Plan
     }
     let memory_is_default = memory_mib.is_none() && admin.iter().all(|f| f.memory_mib.is_none());
     Ok(Plan { domain, boot, memory_is_default })
+}
+
+/// A runx-init guest's command line: the admin's, with the rootfs made a ramfs (unless the
+/// admin chose its type), so that a root carried in RAM may use all of it (`guest_memory`).
+fn init_cmdline(base: &str) -> String {
+    if base.split_whitespace().any(|word| word.starts_with("rootfstype=")) {
+        base.to_owned()
+    } else {
+        format!("{base} rootfstype=ramfs").trim_start().to_owned()
+    }
 }
 
 /// What `linux.resources` asks of the guest.
@@ -195,19 +205,6 @@ impl Limits {
     }
 }
 
-/// Adds the unpacked size of an `initramfs` rootfs to the default memory: the root lives in
-/// the guest's RAM.
-pub fn grow_for_rootfs(domain: &mut DomainConfig, rootfs: &Path) {
-    let bytes: u64 = walkdir::WalkDir::new(rootfs)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum();
-    domain.memory_mib += bytes.div_ceil(1 << 20);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +231,13 @@ mod tests {
         // No overflow in u64, but more vcpus than a guest's count holds.
         let r = resources(r#"{"cpu":{"quota":4294967296,"period":1}}"#);
         assert!(Limits::from_resources(Some(&r)).is_err());
+    }
+
+    #[test]
+    fn a_runx_init_guest_unpacks_its_root_into_a_ramfs() {
+        assert_eq!(init_cmdline("console=hvc0 quiet"), "console=hvc0 quiet rootfstype=ramfs");
+        assert_eq!(init_cmdline(""), "rootfstype=ramfs");
+        assert_eq!(init_cmdline("console=hvc0 rootfstype=tmpfs"), "console=hvc0 rootfstype=tmpfs");
     }
 
     #[test]
