@@ -79,11 +79,8 @@ impl Requests {
                 KERNEL => requests.kernel = Some(value),
                 RAMDISK => requests.ramdisk = Some(value),
                 ROOTFS => {
-                    requests.rootfs = Some(match value.as_str() {
-                        "initramfs" => RootfsMode::Initramfs,
-                        "disk" => RootfsMode::Disk,
-                        _ => return Err(invalid("use initramfs or disk")),
-                    })
+                    requests.rootfs =
+                        Some(RootfsMode::from_name(&value).ok_or_else(|| invalid("use initramfs or disk"))?)
                 }
                 MEMORY => {
                     requests.memory_mib = Some(

@@ -33,6 +33,7 @@ pub struct HostConfig {
     /// Guest vcpus when `linux.resources.cpu` sets none.
     pub vcpus: u32,
     /// How the container's root reaches the guest when no annotation chooses.
+    #[serde(deserialize_with = "rootfs_mode")]
     pub rootfs: RootfsMode,
     /// The state root when `--root` is not given.
     pub root: PathBuf,
@@ -128,6 +129,14 @@ impl HostConfig {
         }
         Ok(config)
     }
+}
+
+/// `rootfs = "initramfs"` or `"disk"`, the names of the launch spec.
+fn rootfs_mode<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<RootfsMode, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    RootfsMode::from_name(&name).ok_or_else(|| {
+        serde::de::Error::invalid_value(serde::de::Unexpected::Str(&name), &"a rootfs mode: initramfs or disk")
+    })
 }
 
 /// The `root` of a config that is otherwise invalid, if its TOML and that key can be read.

@@ -145,6 +145,24 @@ mod tests {
         assert_eq!(launch.spec.hostname.as_deref(), Some("box"));
     }
 
+    /// The spec the runtime writes into the guest's archive is what runx-init reads back.
+    #[test]
+    fn the_guest_reads_what_the_runtime_writes() {
+        let oci = spec(
+            r#"{"ociVersion":"1.0.2","hostname":"b\u00f6x \"1\"","root":{"path":"rootfs"},
+            "process":{"terminal":true,"args":["sh","-c","printf '%s\\n\\t' \"$A\""],"env":["A=1\u0001","PATH=/bin"],
+              "cwd":"/tmp","user":{"uid":4294967294,"gid":100,"additionalGids":[5],"umask":63},
+              "rlimits":[{"type":"RLIMIT_NOFILE","soft":18446744073709551615,"hard":18446744073709551615}]},
+            "mounts":[{"destination":"/run","type":"tmpfs","source":"tmpfs","options":["size=8m","mode=1777"]}]}"#,
+        );
+        for mode in [RootfsMode::Initramfs, RootfsMode::Disk] {
+            let mut written = from_oci(&oci, rootfs(mode, true)).unwrap().spec;
+            written.wait_for_start = true;
+            let read = LaunchSpec::from_json(&written.to_json().unwrap()).unwrap();
+            assert_eq!(read, written);
+        }
+    }
+
     #[test]
     fn maps_mounts_for_the_guest() {
         let host_file = std::env::temp_dir().join(format!("runx-launch-share-{}", std::process::id()));

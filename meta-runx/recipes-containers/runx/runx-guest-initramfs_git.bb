@@ -14,10 +14,12 @@ REQUIRED_DISTRO_FEATURES = "xen"
 
 CARGO_SRC_DIR = "runx/init"
 
-# runx-init runs alone in the guest: it must be static (runx-static.inc). The binary is only
-# packed into the cpio archive, never installed as a file, so let cargo strip it.
+# runx-init runs alone in the guest: it must be static (runx-static.inc). It builds with the
+# workspace's `guest` profile (optimized for size, panic = "abort", stripped by cargo: the binary
+# is only packed into the cpio archive, never installed as a file).
 require runx-static.inc
-export CARGO_PROFILE_RELEASE_STRIP = "true"
+BUILD_MODE = "--profile guest"
+BUILD_DIR = "guest"
 
 do_compile:append() {
     init=${B}/target/${CARGO_TARGET_SUBDIR}/runx-init

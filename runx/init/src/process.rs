@@ -104,7 +104,7 @@ fn enter_and_exec(spec: &LaunchSpec, root: &Path) -> Result<Infallible, Failure>
     let env: Vec<CString> = process.env.iter().map(|e| c_string("environment entry", e)).collect::<Result<_, _>>()?;
     let err = execve(&program_c, &args, &env).unwrap_err();
     let code = if err == Errno::ENOENT { 127 } else { 126 };
-    Err(Failure::new(code, format!("exec: {arg0:?}: {}", err.desc().to_lowercase())))
+    Err(Failure::new(code, format!("exec: {arg0:?}: {}", err.desc().to_ascii_lowercase())))
 }
 
 /// Forks the container's process; returns its pid and, when it could not be

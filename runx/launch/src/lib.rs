@@ -5,7 +5,9 @@
 //! Also the xenstore keys through which the guest reports how the process
 //! ended and the host asks for signals, so that both sides name them once.
 
-use serde::{Deserialize, Serialize};
+use miniserde::json::{self, Number, Value};
+use miniserde::ser::Fragment;
+use miniserde::{de, Deserialize, Serialize};
 
 pub mod annotations;
 
@@ -49,43 +51,44 @@ pub mod keys {
 
 /// How the container's root file system reaches the guest.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
 pub enum RootfsMode {
     /// Inside the per-container cpio, under INITRAMFS_ROOT.
+    #[serde(rename = "initramfs")]
     Initramfs,
     /// On a block device (ext4 or erofs) the guest mounts.
+    #[serde(rename = "disk")]
     Disk,
 }
 
+impl RootfsMode {
+    /// The mode of this name in the launch spec (`initramfs`, `disk`): the host config and the
+    /// runtime's annotation name modes so too.
+    pub fn from_name(name: &str) -> Option<Self> {
+        json::from_str(&json::to_string(name)).ok()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct Rootfs {
     pub mode: RootfsMode,
     /// `disk` mode: the guest's block device, e.g. `/dev/xvda`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// `disk` mode: the file system type, `ext4` or `erofs`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fstype: Option<String>,
-    #[serde(default)]
     pub readonly: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct User {
     pub uid: u32,
     pub gid: u32,
-    #[serde(default)]
     pub additional_gids: Vec<u32>,
     /// File mode creation mask; 0o022 when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub umask: Option<u32>,
 }
 
 /// A resource limit, named as in the OCI spec (`RLIMIT_NOFILE`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct Rlimit {
     #[serde(rename = "type")]
     pub kind: String,
@@ -115,14 +118,11 @@ pub const RLIMITS: &[&str] = &[
 
 /// A file system the guest mounts inside the container's root before starting the process.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct Mount {
     pub destination: String,
     #[serde(rename = "type")]
     pub fstype: String,
-    #[serde(default)]
     pub source: String,
-    #[serde(default)]
     pub options: Vec<String>,
 }
 
@@ -131,69 +131,80 @@ pub struct Mount {
 pub const MOUNT_TYPES: &[&str] = &["proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup2", "bind"];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct Process {
     pub args: Vec<String>,
-    #[serde(default)]
     pub env: Vec<String>,
     pub cwd: String,
     pub user: User,
-    #[serde(default)]
     pub rlimits: Vec<Rlimit>,
-    #[serde(default)]
     pub no_new_privileges: bool,
     /// The process has a terminal (`ctr run -t`): the guest console keeps its line discipline.
     /// Without one the console is made raw, so that the bytes the process writes reach the
     /// host unchanged (no `\n` -> `\r\n`, no echo).
-    #[serde(default)]
     pub terminal: bool,
 }
 
 /// Everything the guest needs to run the container's process.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct LaunchSpec {
     pub version: u32,
     pub process: Process,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     pub rootfs: Rootfs,
-    #[serde(default)]
     pub mounts: Vec<Mount>,
     /// The guest prepares the container's root, then waits for the host to write `keys::START`
     /// before it runs the process: the domain can boot while the runtime's `create` returns, and
     /// the process still starts only at `start`, as the runtime spec wants.
-    #[serde(default)]
     pub wait_for_start: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("launch spec is not valid JSON for this version: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(String),
     #[error("launch spec version {found} is not supported (this runx-init reads version {VERSION}): use the runx-init that came with the runtime")]
-    Version { found: u32 },
+    Version { found: u64 },
     #[error("launch spec: {0}")]
     Invalid(String),
 }
 
+/// The fields a spec may leave out besides the optional (`Option`) ones, and what they then are.
+/// miniserde's derive has no `#[serde(default)]`: `from_json` fills these in before it reads.
+const DEFAULTED: &[(&str, &str)] = &[
+    ("process.env", "[]"),
+    ("process.user.additional_gids", "[]"),
+    ("process.rlimits", "[]"),
+    ("process.no_new_privileges", "false"),
+    ("process.terminal", "false"),
+    ("rootfs.readonly", "false"),
+    ("mounts", "[]"),
+    ("mounts.source", "\"\""),
+    ("mounts.options", "[]"),
+    ("wait_for_start", "false"),
+];
+
 impl LaunchSpec {
+    /// The spec as JSON: every field, unset optional ones as null.
     pub fn to_json(&self) -> Result<Vec<u8>, SpecError> {
         self.check()?;
-        Ok(serde_json::to_vec_pretty(self)?)
+        Ok(json::to_string(self).into_bytes())
     }
 
     /// Parses and checks a spec; the version is checked before anything else.
     pub fn from_json(bytes: &[u8]) -> Result<Self, SpecError> {
         #[derive(Deserialize)]
         struct Versioned {
-            version: u32,
+            version: u64,
         }
-        let Versioned { version } = serde_json::from_slice(bytes)?;
-        if version != VERSION {
+        let text = std::str::from_utf8(bytes).map_err(|e| SpecError::Json(e.to_string()))?;
+        let mut given: Value = json::from_str(text).map_err(|_| SpecError::Json("not one JSON document".into()))?;
+        let Versioned { version } = read(&given)?;
+        if version != u64::from(VERSION) {
             return Err(SpecError::Version { found: version });
         }
-        let spec: LaunchSpec = serde_json::from_slice(bytes)?;
+        fill_defaults(&mut given, "");
+        let spec: LaunchSpec = read(&given)?;
+        refuse_unknown(&given, &spec, "")?;
         spec.check()?;
         Ok(spec)
     }
@@ -202,7 +213,7 @@ impl LaunchSpec {
     pub fn check(&self) -> Result<(), SpecError> {
         let bad = |why: String| Err(SpecError::Invalid(why));
         if self.version != VERSION {
-            return Err(SpecError::Version { found: self.version });
+            return Err(SpecError::Version { found: self.version.into() });
         }
         if self.process.args.is_empty() || self.process.args[0].is_empty() {
             return bad("process.args is empty: name the program to run".into());
@@ -246,6 +257,96 @@ impl LaunchSpec {
             (RootfsMode::Initramfs, Some(dev)) => bad(format!("rootfs mode initramfs takes no device (got {dev:?})")),
             _ => Ok(()),
         }
+    }
+}
+
+/// `value` read as a `T` (miniserde reads from text only: this drives its visitors the same way).
+fn read<T: Deserialize>(value: &Value) -> Result<T, SpecError> {
+    fn visit(value: &Value, visitor: &mut dyn de::Visitor, path: &str) -> Result<(), SpecError> {
+        let wrong = |_| SpecError::Json(format!("{path}: not a value this field takes"));
+        match value {
+            Value::Null => visitor.null().map_err(wrong),
+            Value::Bool(b) => visitor.boolean(*b).map_err(wrong),
+            Value::Number(Number::U64(n)) => visitor.nonnegative(*n).map_err(wrong),
+            Value::Number(Number::I64(n)) => visitor.negative(*n).map_err(wrong),
+            Value::Number(Number::F64(n)) => visitor.float(*n).map_err(wrong),
+            Value::String(s) => visitor.string(s).map_err(wrong),
+            Value::Array(items) => {
+                let mut seq = visitor.seq().map_err(wrong)?;
+                for item in items.iter() {
+                    visit(item, seq.element().map_err(wrong)?, path)?;
+                }
+                seq.finish().map_err(wrong)
+            }
+            Value::Object(fields) => {
+                let mut map = visitor.map().map_err(wrong)?;
+                for (name, value) in fields.iter() {
+                    visit(value, map.key(name).map_err(wrong)?, &field(path, name))?;
+                }
+                map.finish().map_err(|_| SpecError::Json(format!("{path}: a required field is missing")))
+            }
+        }
+    }
+    let mut out = None;
+    visit(value, T::begin(&mut out), "")?;
+    out.ok_or_else(|| SpecError::Json("nothing read".into()))
+}
+
+fn field(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// Adds the DEFAULTED fields that the objects of `value` (at `path`) leave out.
+fn fill_defaults(value: &mut Value, path: &str) {
+    match value {
+        Value::Object(fields) => {
+            for (defaulted, default) in DEFAULTED {
+                let name =
+                    defaulted.strip_prefix(path).and_then(|n| n.strip_prefix('.').or(path.is_empty().then_some(n)));
+                if let Some(name) = name.filter(|n| !n.contains('.') && !fields.contains_key(*n)) {
+                    fields.insert(name.to_owned(), json::from_str(default).unwrap_or(Value::Null));
+                }
+            }
+            for (name, value) in fields.iter_mut() {
+                fill_defaults(value, &field(path, name));
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| fill_defaults(item, path)),
+        _ => {}
+    }
+}
+
+/// Refuses a field of `given` that `known` (what was read from it) does not write back: miniserde's
+/// derive skips the fields it does not know.
+fn refuse_unknown(given: &Value, known: &dyn Serialize, path: &str) -> Result<(), SpecError> {
+    match (given, known.begin()) {
+        (Value::Object(given), Fragment::Map(mut known)) => {
+            let mut names = Vec::new();
+            while let Some((name, value)) = known.next() {
+                if let Some(given) = given.get(name.as_ref()) {
+                    refuse_unknown(given, value, &field(path, &name))?;
+                }
+                names.push(name.into_owned());
+            }
+            match given.keys().find(|name| !names.contains(name)) {
+                Some(name) => Err(SpecError::Invalid(format!("unknown field `{name}` ({})", field(path, name)))),
+                None => Ok(()),
+            }
+        }
+        (Value::Array(given), Fragment::Seq(mut known)) => {
+            for given in given.iter() {
+                match known.next() {
+                    Some(known) => refuse_unknown(given, known, path)?,
+                    None => break,
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -293,10 +394,86 @@ mod tests {
 
     #[test]
     fn refuses_unknown_fields() {
-        let mut json: serde_json::Value = serde_json::from_slice(&sample().to_json().unwrap()).unwrap();
-        json["process"]["shell"] = "bash".into();
-        let err = LaunchSpec::from_json(json.to_string().as_bytes()).unwrap_err().to_string();
-        assert!(err.contains("unknown field `shell`"), "{err}");
+        let json = String::from_utf8(sample().to_json().unwrap()).unwrap();
+        let json = json.replacen(r#""user":{"#, r#""user":{"shell":"bash","#, 1);
+        let err = LaunchSpec::from_json(json.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("unknown field `shell` (process.user.shell)"), "{err}");
+        let json = json.replacen(r#""shell":"bash","#, "", 1).replacen(
+            r#""type":"tmpfs","#,
+            r#""type":"tmpfs","size":null,"#,
+            1,
+        );
+        let err = LaunchSpec::from_json(json.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("unknown field `size` (mounts.size)"), "{err}");
+    }
+
+    #[test]
+    fn refuses_what_is_not_one_json_document() {
+        let json = String::from_utf8(sample().to_json().unwrap()).unwrap();
+        let cases = [
+            (format!("{json} {{}}"), "not one JSON document"),
+            (json.replacen(r#""hostname":"web""#, r#""hostname":}"#, 1), "not one JSON document"),
+            (json.replacen(r#""uid":1000"#, r#""uid":-1"#, 1), "process.user.uid: not a value this field takes"),
+            (json.replacen(r#""mode":"initramfs""#, r#""mode":"nfs""#, 1), "rootfs.mode: not a value"),
+            (json.replacen(r#""cwd":"/srv","#, "", 1), "process: a required field is missing"),
+        ];
+        for (json, message) in cases {
+            let err = LaunchSpec::from_json(json.as_bytes()).unwrap_err();
+            assert!(matches!(err, SpecError::Json(_)), "{err}");
+            assert!(err.to_string().contains(message), "{message:?} missing from {err}");
+        }
+    }
+
+    /// What runtimes wrote with serde_json (pretty, defaults left out) still reads the same.
+    #[test]
+    fn reads_the_format_as_serde_json_wrote_it() {
+        let json = r#"{
+  "version": 2,
+  "process": {
+    "args": ["/bin/sh"],
+    "cwd": "/",
+    "user": { "uid": 0, "gid": 0 }
+  },
+  "rootfs": { "mode": "disk", "device": "/dev/xvda", "fstype": "ext4" },
+  "mounts": [{ "destination": "/tmp", "type": "tmpfs" }]
+}"#;
+        let spec = LaunchSpec::from_json(json.as_bytes()).unwrap();
+        assert_eq!(spec.process.user, User { uid: 0, gid: 0, additional_gids: vec![], umask: None });
+        assert!(spec.process.env.is_empty() && spec.process.rlimits.is_empty());
+        assert!(!spec.process.no_new_privileges && !spec.process.terminal && !spec.wait_for_start);
+        assert_eq!(spec.hostname, None);
+        assert_eq!(
+            spec.rootfs,
+            Rootfs {
+                mode: RootfsMode::Disk,
+                device: Some("/dev/xvda".into()),
+                fstype: Some("ext4".into()),
+                readonly: false
+            }
+        );
+        assert_eq!(
+            spec.mounts,
+            [Mount { destination: "/tmp".into(), fstype: "tmpfs".into(), source: String::new(), options: vec![] }]
+        );
+        assert_eq!(LaunchSpec::from_json(&spec.to_json().unwrap()).unwrap(), spec);
+        let json = json.replacen(r#""version": 2,"#, r#""version": 2, "hostname": null,"#, 1);
+        assert_eq!(LaunchSpec::from_json(json.as_bytes()).unwrap(), spec);
+    }
+
+    #[test]
+    fn defaulted_fields_are_fields() {
+        let json = String::from_utf8(sample().to_json().unwrap()).unwrap();
+        let value: Value = json::from_str(&json).unwrap();
+        for (path, _) in DEFAULTED {
+            let mut at = &value;
+            for name in path.split('.') {
+                if let Value::Array(items) = at {
+                    at = &items[0];
+                }
+                let Value::Object(fields) = at else { panic!("{path}: {json}") };
+                at = fields.get(name).unwrap_or_else(|| panic!("{path} is not a field: {json}"));
+            }
+        }
     }
 
     #[test]

@@ -265,7 +265,7 @@ fn xl_config(test: &GuestTest) -> Result<String> {
 
 /// Puts the kernel, the per-test ramdisks and configs, and the test list into the share.
 pub fn stage(cache: &Cache, share: &Share, busybox: &Path) -> Result<()> {
-    let runx_init = crate::shipped::build(Arch::X86_64)?.binary("runx-init");
+    let shipped = crate::shipped::build(Arch::X86_64)?;
     let kernel = guest_kernel::build(cache, Arch::X86_64)?;
     let tree = container_tree(cache, busybox)?;
     let dir = share.dir.join("runx");
@@ -274,7 +274,7 @@ pub fn stage(cache: &Cache, share: &Share, busybox: &Path) -> Result<()> {
     fs::write(dir.join("lab-block"), LAB_BLOCK)?;
     fs::set_permissions(dir.join("lab-block"), fs::Permissions::from_mode(0o755))?;
     let base = dir.join("base.cpio");
-    guest::write_base(&runx_init, None, 0, fs::File::create(&base)?)?;
+    guest::write_base(shipped.init(), None, 0, fs::File::create(&base)?)?;
     for image in ["rootfs-rw.ext4", "rootfs-ro.ext4"] {
         guest::write_ext4(&tree, &dir.join(image), 8, 0)?;
     }

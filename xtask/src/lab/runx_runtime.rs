@@ -33,12 +33,7 @@ pub fn stage(cache: &Cache, share: &Share, arch: Arch) -> Result<()> {
     let kernel = guest_kernel::build(cache, arch)?;
     share.add_file("runtime/runx", &shipped.binary("runx"))?;
     share.add_file("runtime/kernel", &kernel)?;
-    guest::write_base(
-        &shipped.binary("runx-init"),
-        None,
-        0,
-        fs::File::create(share.dir.join("runtime/initramfs.cpio"))?,
-    )?;
+    guest::write_base(shipped.init(), None, 0, fs::File::create(share.dir.join("runtime/initramfs.cpio"))?)?;
     Ok(())
 }
 
