@@ -12,7 +12,7 @@ use super::cache::Cache;
 use super::payload::{Case, CaseResult, Need, Share};
 use super::qemu::{self, Boot};
 use super::uboot::{self, Medium};
-use super::{dom0, guest, kernel_images, rootfs, runx_guests, runx_runtime};
+use super::{debian_image, dom0, guest, kernel_images, rootfs, runx_guests, runx_runtime};
 use crate::arch::Arch;
 
 pub const XL_CREATE: Case = Case::builtin("xl-create", include_str!("assets/cases/xl-create.sh"), 180);
@@ -73,7 +73,14 @@ pub fn suite(arch: Arch) -> Vec<(Plan, Vec<Case>)> {
     match arch {
         Arch::X86_64 => vec![(
             Plan::X86,
-            vec![XL_CREATE, CONTAINERD_RUNC, runx_runtime::CASE, kernel_images::CASE, runx_guests::CASE],
+            vec![
+                XL_CREATE,
+                CONTAINERD_RUNC,
+                runx_runtime::CASE,
+                kernel_images::CASE,
+                debian_image::CASE,
+                runx_guests::CASE,
+            ],
         )],
         Arch::Arm64 => vec![
             (Plan::Arm64Tftp, vec![XL_CREATE, runx_runtime::ARM64_CASE]),
@@ -178,6 +185,9 @@ pub fn run(cache: &Cache, plan: Plan, cases: &[Case]) -> Result<Report> {
     }
     if needed(Need::KernelImages) {
         kernel_images::stage(cache, &share, &busybox)?;
+    }
+    if needed(Need::DebianImage) {
+        debian_image::stage(cache, &share)?;
     }
     // containerd lives on dom0's disk, mounted at /rootfs.
     let rootfs = if needed(Need::Containerd) {

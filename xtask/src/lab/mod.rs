@@ -5,6 +5,7 @@
 pub mod baremetal;
 pub mod cache;
 pub mod cases;
+pub mod debian_image;
 pub mod debs;
 pub mod dom0;
 pub mod guest;

@@ -22,6 +22,8 @@ pub enum Need {
     RunxGuests,
     /// The images that carry their own kernel, under `images/` (x86_64).
     KernelImages,
+    /// A Debian bookworm minbase image, `images/lab-debian.tar` (x86_64).
+    DebianImage,
 }
 
 impl Need {

@@ -21,7 +21,7 @@ use crate::cmd;
 use crate::progress::Step;
 
 const MIRROR: &str = "http://deb.debian.org/debian";
-const SUITE: &str = "bookworm";
+pub const SUITE: &str = "bookworm";
 const INCLUDE: &[&str] = &["containerd", "runc", "xen-utils-4.17", "iproute2", "kmod"];
 
 /// Unpacked on top of dom0's userland for the arm64 disk: containerd (with ctr and the runc
@@ -48,10 +48,10 @@ const CHROOT_TOOLS: &[&str] = &[
     "usr/lib/xen-4.17/bin/xl",
 ];
 
-/// Candidate versions of the packages that matter, so a Debian update rebuilds the disk.
-fn versions(arch: Arch) -> Result<String> {
+/// Candidate versions of `packages`, so a Debian update rebuilds what they make.
+pub fn versions(arch: Arch, packages: &[&str]) -> Result<String> {
     let mut cmd = Command::new("apt-cache");
-    cmd.arg("policy").args(INCLUDE.iter().map(|p| format!("{p}:{}", arch.deb())));
+    cmd.arg("policy").args(packages.iter().map(|p| format!("{p}:{}", arch.deb())));
     let text = cmd::stdout(&mut cmd)?;
     Ok(text.lines().filter(|l| l.trim_start().starts_with("Candidate:")).collect::<Vec<_>>().join(","))
 }
@@ -67,21 +67,27 @@ pub fn build(cache: &Cache, arch: Arch) -> Result<PathBuf> {
 
 fn debootstrap(cache: &Cache, arch: Arch) -> Result<PathBuf> {
     let mut key = Key::new("rootfs-v1");
-    key.add(SUITE).add(INCLUDE.join(",")).add(versions(arch)?);
+    key.add(SUITE).add(INCLUDE.join(",")).add(versions(arch, INCLUDE)?);
     cache.get_or_build(&format!("rootfs-{}", arch.name()), &key, |out| {
         let tree = out.join("tree");
-        let step = Step::start(format!("debootstrap {SUITE} ({})", INCLUDE.join(", ")));
-        cmd::output(
-            Command::new("debootstrap")
-                .args(["--variant=minbase", &format!("--arch={}", arch.deb())])
-                .arg(format!("--include={}", INCLUDE.join(",")))
-                .arg(SUITE)
-                .arg(&tree)
-                .arg(MIRROR),
-        )?;
-        step.done();
+        minbase(arch, INCLUDE, &tree)?;
         pack(&tree, out)
     })
+}
+
+/// `debootstrap --variant=minbase` of bookworm for `arch` into `tree`, with `include`'s packages.
+pub fn minbase(arch: Arch, include: &[&str], tree: &Path) -> Result<()> {
+    let mut debootstrap = Command::new("debootstrap");
+    debootstrap.args(["--variant=minbase", &format!("--arch={}", arch.deb())]);
+    let mut what = format!("debootstrap {SUITE} minbase");
+    if !include.is_empty() {
+        debootstrap.arg(format!("--include={}", include.join(",")));
+        what.push_str(&format!(" with {}", include.join(", ")));
+    }
+    let step = Step::start(what);
+    cmd::output(debootstrap.arg(SUITE).arg(tree).arg(MIRROR))?;
+    step.done();
+    Ok(())
 }
 
 fn unpacked(cache: &Cache, arch: Arch) -> Result<PathBuf> {
