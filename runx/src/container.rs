@@ -340,8 +340,7 @@ impl Runtime {
         let domain = Domain { domid: state.domid, uuid: &state.uuid };
         if let Some((key, value)) = state.guest.start_request(state.domid) {
             self.xen
-                .checked(domain)
-                .and_then(|()| self.xen.write(&key, &value))
+                .write_for(domain, &key, &value)
                 .map_err(|source| ContainerError::Start { id: state.id.clone(), source })?;
         }
         if state.created_paused {
@@ -365,8 +364,7 @@ impl Runtime {
         }
         let (key, value) = state.guest.signal_request(state.domid, signo)?;
         self.xen
-            .checked(domain)
-            .and_then(|()| self.xen.write(&key, &value))
+            .write_for(domain, &key, &value)
             .map_err(|source| ContainerError::Signal { id: state.id.clone(), source })
     }
 

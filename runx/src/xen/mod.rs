@@ -138,6 +138,12 @@ pub trait Xen {
         self.state_domid(domain.domid)
     }
 
+    /// Writes a key for the domain's guest if the domain is still runx's.
+    fn write_for(&self, domain: Domain<'_>, path: &str, value: &str) -> Result<(), XenError> {
+        self.checked(domain)?;
+        self.write(path, value)
+    }
+
     fn checked(&self, domain: Domain<'_>) -> Result<(), XenError> {
         if self.owns(domain)? {
             Ok(())
