@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::resource::{setrlimit, Resource};
-use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+use nix::sys::signal::{self, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{chdir, chroot, execve, fork, pipe2, setgid, setgroups, setsid, setuid, ForkResult, Gid, Pid, Uid};
 use runx_launch::LaunchSpec;
@@ -70,6 +70,12 @@ fn c_string(what: &str, value: &str) -> Result<CString, Failure> {
 fn enter_and_exec(spec: &LaunchSpec, root: &Path) -> Result<Infallible, Failure> {
     let sys = |what: &str, e: Errno| Failure::setup(format!("{what}: {e}"));
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).map_err(|e| sys("unblock signals", e))?;
+    // An ignored signal stays ignored across exec: Rust's runtime ignores SIGPIPE in runx-init,
+    // and the process must start as runc's would, with every disposition at its default.
+    for signal in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
+        // SAFETY: SIG_DFL installs no handler; the child is single-threaded.
+        unsafe { signal::signal(signal, SigHandler::SigDfl) }.map_err(|e| sys("reset signal dispositions", e))?;
+    }
     setsid().map_err(|e| sys("setsid", e))?;
     if spec.process.terminal {
         // The console becomes the process's controlling terminal, as a shell's job control needs.

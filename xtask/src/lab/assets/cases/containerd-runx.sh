@@ -18,6 +18,10 @@ out=$(in_root ctr run --rm $RUNX --env GREETING=hi --cwd /bin $IMG rx-env \
     sh -c 'echo "$GREETING|$PATH|$(pwd)|$(id -u):$(id -g)"' 2>&1); rc=$?
 expect "env from ctr and the image, cwd, user" "hi|/bin|/bin|0:0" "$out"
 
+# As under runc, the process starts with no signal ignored (runx-init's own SIGPIPE is not passed on).
+out=$(in_root ctr run --rm $RUNX $IMG rx-sigign cat /proc/self/status 2>&1 | awk '$1 == "SigIgn:" { print $2 }')
+expect "no signal ignored at exec (SigIgn)" 0000000000000000 "$out"
+
 out=$(in_root script -qec "ctr run --rm -t $RUNX $IMG rx-tty sh -c '[ -t 0 ] && [ -t 1 ] && echo has-a-terminal'" /dev/null 2>&1); rc=$?
 contains "ctr run -t gives the process a terminal" "has-a-terminal" "$out"
 expect "ctr run -t: exit code" 0 "$rc"
