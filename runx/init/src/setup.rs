@@ -129,6 +129,7 @@ pub fn container_root(spec: &LaunchSpec) -> Result<PathBuf, Failure> {
         ensure_dir(&target)?;
         mount_fs(fstype, &target, fstype, flags, data)?;
     }
+    dev_links(&root.join("dev"))?;
     for m in &spec.mounts {
         spec_mount(&root, m)?;
     }
@@ -140,9 +141,45 @@ pub fn container_root(spec: &LaunchSpec) -> Result<PathBuf, Failure> {
     Ok(root)
 }
 
+/// The links runc makes in a container's /dev. `ptmx` above all: devtmpfs's own node opens the
+/// guest's first devpts instance, not the container's, whose ptys would then be missing from
+/// /dev/pts.
+const DEV_LINKS: &[(&str, &str)] = &[
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("core", "/proc/kcore"),
+    ("ptmx", "pts/ptmx"),
+];
+
+fn dev_links(dev: &Path) -> Result<(), Failure> {
+    for (name, target) in DEV_LINKS {
+        let link = dev.join(name);
+        // What devtmpfs put there (its ptmx node) makes way; nothing there is fine too.
+        let _ = nix::unistd::unlink(&link);
+        nix::unistd::symlinkat(*target, None, &link)
+            .map_err(|e| Failure::setup(format!("cannot link /dev/{name} to {target}: {e}")))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dev_gets_runc_s_links_in_place_of_what_was_there() {
+        let dev = std::env::temp_dir().join(format!("runx-init-dev-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dev);
+        std::fs::create_dir_all(&dev).unwrap();
+        std::fs::write(dev.join("ptmx"), b"").unwrap();
+        dev_links(&dev).unwrap();
+        for (name, target) in DEV_LINKS {
+            assert_eq!(std::fs::read_link(dev.join(name)).unwrap(), Path::new(target), "{name}");
+        }
+        std::fs::remove_dir_all(dev).unwrap();
+    }
 
     #[test]
     fn splits_flags_from_file_system_data() {
