@@ -41,11 +41,30 @@ pub fn kernel_filesystems() -> Result<(), Failure> {
     Ok(())
 }
 
-/// Option words of mount(8) that are flags; the rest is passed to the file system as data.
-fn mount_options(options: &[String]) -> (MsFlags, String) {
+/// Option words of mount(8) that are flags, those that set the mount's propagation (which
+/// mount(2) takes only in a call of their own: with other flags it fails with EINVAL), and the
+/// rest, passed to the file system as data.
+fn mount_options(options: &[String]) -> (MsFlags, MsFlags, String) {
     let mut flags = MsFlags::empty();
+    let mut propagation = MsFlags::empty();
     let mut data = Vec::new();
     for option in options {
+        let rec = MsFlags::MS_REC;
+        let propagates = match option.as_str() {
+            "shared" => MsFlags::MS_SHARED,
+            "rshared" => MsFlags::MS_SHARED | rec,
+            "private" => MsFlags::MS_PRIVATE,
+            "rprivate" => MsFlags::MS_PRIVATE | rec,
+            "slave" => MsFlags::MS_SLAVE,
+            "rslave" => MsFlags::MS_SLAVE | rec,
+            "unbindable" => MsFlags::MS_UNBINDABLE,
+            "runbindable" => MsFlags::MS_UNBINDABLE | rec,
+            _ => MsFlags::empty(),
+        };
+        if !propagates.is_empty() {
+            propagation |= propagates;
+            continue;
+        }
         let flag = match option.as_str() {
             "ro" => MsFlags::MS_RDONLY,
             "nosuid" => MsFlags::MS_NOSUID,
@@ -63,7 +82,15 @@ fn mount_options(options: &[String]) -> (MsFlags, String) {
         };
         flags |= flag;
     }
-    (flags, data.join(","))
+    (flags, propagation, data.join(","))
+}
+
+/// Sets a mount's propagation, if its options name one (source and type are ignored then).
+fn propagate(target: &Path, propagation: MsFlags) -> Result<(), Failure> {
+    if propagation.is_empty() {
+        return Ok(());
+    }
+    mount_fs("none", target, "propagation", propagation, None)
 }
 
 /// Binds a share (checked: under SHARES_DIR) onto `target`, read-only when the options say `ro`.
@@ -77,12 +104,12 @@ fn bind_share(target: &Path, m: &Mount) -> Result<(), Failure> {
     }
     let bind_err = |e| Failure::setup(format!("cannot bind {} on {}: {e}", m.source, target.display()));
     mount(Some(source), target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(bind_err)?;
-    let (flags, _) = mount_options(&m.options);
+    let (flags, propagation, _) = mount_options(&m.options);
     if !flags.is_empty() {
         let remount = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags;
         mount(None::<&str>, target, None::<&str>, remount, None::<&str>).map_err(bind_err)?;
     }
-    Ok(())
+    propagate(target, propagation)
 }
 
 fn spec_mount(root: &Path, m: &Mount) -> Result<(), Failure> {
@@ -91,9 +118,10 @@ fn spec_mount(root: &Path, m: &Mount) -> Result<(), Failure> {
         return bind_share(&target, m);
     }
     ensure_dir(&target)?;
-    let (flags, data) = mount_options(&m.options);
+    let (flags, propagation, data) = mount_options(&m.options);
     let source = if m.source.is_empty() { m.fstype.as_str() } else { m.source.as_str() };
-    mount_fs(source, &target, &m.fstype, flags, (!data.is_empty()).then_some(data.as_str()))
+    mount_fs(source, &target, &m.fstype, flags, (!data.is_empty()).then_some(data.as_str()))?;
+    propagate(&target, propagation)
 }
 
 /// Prepares the container's root as the spec says and returns its path.
@@ -184,9 +212,10 @@ mod tests {
     #[test]
     fn splits_flags_from_file_system_data() {
         let options: Vec<String> =
-            ["nosuid", "size=16m", "ro", "mode=755", "rw"].iter().map(|s| s.to_string()).collect();
-        let (flags, data) = mount_options(&options);
+            ["nosuid", "size=16m", "ro", "mode=755", "rw", "rshared"].iter().map(|s| s.to_string()).collect();
+        let (flags, propagation, data) = mount_options(&options);
         assert_eq!(flags, MsFlags::MS_NOSUID | MsFlags::MS_RDONLY);
+        assert_eq!(propagation, MsFlags::MS_SHARED | MsFlags::MS_REC);
         assert_eq!(data, "size=16m,mode=755");
     }
 }

@@ -22,6 +22,11 @@ expect "env from ctr and the image, cwd, user" "hi|/bin|/bin|0:0" "$out"
 out=$(in_root ctr run --rm $RUNX $IMG rx-sigign cat /proc/self/status 2>&1 | awk '$1 == "SigIgn:" { print $2 }')
 expect "no signal ignored at exec (SigIgn)" 0000000000000000 "$out"
 
+# A propagation option is applied on its own (with the other flags, mount(2) says EINVAL).
+out=$(in_root ctr run --rm $RUNX --mount type=tmpfs,src=tmpfs,dst=/scratch,options=nosuid:shared $IMG rx-shared \
+    cat /proc/self/mountinfo 2>&1 | awk '$5 == "/scratch"')
+contains "a tmpfs mount with option shared is a shared mount" "shared:" "$out"
+
 out=$(in_root ctr run --rm $RUNX $IMG rx-devlinks ls -l /dev/ptmx /dev/fd /dev/stdin /dev/stdout /dev/stderr 2>&1)
 for link in "ptmx -> pts/ptmx" "fd -> /proc/self/fd" "stdin -> /proc/self/fd/0" "stdout -> /proc/self/fd/1" "stderr -> /proc/self/fd/2"; do
     contains "/dev links as runc makes them: $link" "$link" "$out"
