@@ -15,8 +15,8 @@ expect "exit 42 is ctr's exit code" 42 "$rc"
 expect "exit 42: output" "bye" "$out"
 
 out=$(in_root ctr run --rm $RUNX --env GREETING=hi --cwd /bin $IMG rx-env \
-    sh -c 'echo "$GREETING|$PATH|$(pwd)|$(id -u):$(id -g)"' 2>&1); rc=$?
-expect "env from ctr and the image, cwd, user" "hi|/bin|/bin|0:0" "$out"
+    sh -c 'echo "$GREETING|$PATH|$(pwd)|$(id -u):$(id -g)|$HOME"' 2>&1); rc=$?
+expect "env from ctr and the image, cwd, user, HOME as runc sets it (no passwd: /)" "hi|/bin|/bin|0:0|/" "$out"
 
 # As under runc, the process starts with no signal ignored (runx-init's own SIGPIPE is not passed on).
 out=$(in_root ctr run --rm $RUNX $IMG rx-sigign cat /proc/self/status 2>&1 | awk '$1 == "SigIgn:" { print $2 }')
