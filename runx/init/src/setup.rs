@@ -1,5 +1,5 @@
 //! Preparing the guest before the process starts: the kernel's file systems,
-//! the container's root for its rootfs mode, and the spec's mounts.
+//! the container's root for its rootfs mode, and the spec's mounts in their order.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ const DISK_ROOT: &str = "/runx/disk";
 
 fn mount_fs(source: &str, target: &Path, fstype: &str, flags: MsFlags, data: Option<&str>) -> Result<(), Failure> {
     mount(Some(source), target, Some(fstype), flags, data)
-        .map_err(|e| Failure::setup(format!("cannot mount {fstype} on {}: {e}", target.display())))
+        .map_err(|e| Failure::sys(&format!("cannot mount {fstype} on {}", target.display()), e))
 }
 
 fn ensure_dir(path: &Path) -> Result<(), Failure> {
@@ -102,7 +102,7 @@ fn bind_share(target: &Path, m: &Mount) -> Result<(), Failure> {
         ensure_dir(target.parent().unwrap_or(Path::new("/")))?;
         fs::write(target, b"").map_err(|e| Failure::setup(format!("cannot create {}: {e}", target.display())))?;
     }
-    let bind_err = |e| Failure::setup(format!("cannot bind {} on {}: {e}", m.source, target.display()));
+    let bind_err = |e| Failure::sys(&format!("cannot bind {} on {}", m.source, target.display()), e);
     mount(Some(source), target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(bind_err)?;
     let (flags, propagation, _) = mount_options(&m.options);
     if !flags.is_empty() {
@@ -132,7 +132,7 @@ pub fn container_root(spec: &LaunchSpec) -> Result<PathBuf, Failure> {
             let root = PathBuf::from(INITRAMFS_ROOT);
             // A mount point of its own, so that it can be made read-only.
             mount(Some(&root), &root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .map_err(|e| Failure::setup(format!("cannot bind {INITRAMFS_ROOT}: {e}")))?;
+                .map_err(|e| Failure::sys(&format!("cannot bind {INITRAMFS_ROOT}"), e))?;
             root
         }
         RootfsMode::Disk => {
@@ -145,26 +145,14 @@ pub fn container_root(spec: &LaunchSpec) -> Result<PathBuf, Failure> {
             root
         }
     };
-    let nosuid = MsFlags::MS_NOSUID;
-    for (fstype, dest, flags, data) in [
-        ("proc", "proc", nosuid | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV, None),
-        ("sysfs", "sys", nosuid | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV | MsFlags::MS_RDONLY, None),
-        ("devtmpfs", "dev", nosuid, None),
-        ("devpts", "dev/pts", nosuid | MsFlags::MS_NOEXEC, Some("newinstance,ptmxmode=0666,mode=0620")),
-        ("tmpfs", "dev/shm", nosuid | MsFlags::MS_NODEV, Some("mode=1777")),
-    ] {
-        let target = root.join(dest);
-        ensure_dir(&target)?;
-        mount_fs(fstype, &target, fstype, flags, data)?;
-    }
-    dev_links(&root.join("dev"))?;
     for m in &spec.mounts {
         spec_mount(&root, m)?;
     }
+    dev_links(&root.join("dev"))?;
     if readonly && spec.rootfs.mode == RootfsMode::Initramfs {
         let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
         mount(None::<&str>, &root, None::<&str>, flags, None::<&str>)
-            .map_err(|e| Failure::setup(format!("cannot make the root read-only: {e}")))?;
+            .map_err(|e| Failure::sys("cannot make the root read-only", e))?;
     }
     Ok(root)
 }
@@ -187,7 +175,7 @@ fn dev_links(dev: &Path) -> Result<(), Failure> {
         // What devtmpfs put there (its ptmx node) makes way; nothing there is fine too.
         let _ = nix::unistd::unlink(&link);
         nix::unistd::symlinkat(*target, None, &link)
-            .map_err(|e| Failure::setup(format!("cannot link /dev/{name} to {target}: {e}")))?;
+            .map_err(|e| Failure::sys(&format!("cannot link /dev/{name} to {target}"), e))?;
     }
     Ok(())
 }

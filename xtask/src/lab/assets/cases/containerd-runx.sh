@@ -32,8 +32,9 @@ for link in "ptmx -> pts/ptmx" "fd -> /proc/self/fd" "stdin -> /proc/self/fd/0" 
     contains "/dev links as runc makes them: $link" "$link" "$out"
 done
 
-out=$(in_root script -qec "ctr run --rm -t $RUNX $IMG rx-tty sh -c '[ -t 0 ] && [ -t 1 ] && echo has-a-terminal'" /dev/null 2>&1); rc=$?
+out=$(in_root script -qec "ctr run --rm -t $RUNX $IMG rx-tty sh -c '[ -t 0 ] && [ -t 1 ] && echo has-a-terminal; tty'" /dev/null 2>&1); rc=$?
 contains "ctr run -t gives the process a terminal" "has-a-terminal" "$out"
+contains "the terminal is a pty of the container's devpts, as under runc" "/dev/pts/0" "$out"
 expect "ctr run -t: exit code" 0 "$rc"
 
 run_bg rx-trap /tmp/trap.out $IMG rx-trap sh -c 'trap "echo trapped TERM; exit 3" TERM; echo ready; while :; do sleep 1; done'
