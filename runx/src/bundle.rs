@@ -53,6 +53,13 @@ impl Bundle {
         };
         let spec: Spec = serde_json::from_value(json).map_err(|e| parse_error(e.to_string()))?;
         let invalid = |what: String| BundleError::Invalid { path: path.clone(), what };
+        if !supported_version(spec.version()) {
+            return Err(invalid(format!(
+                "ociVersion {:?} is not a runtime-spec version runx implements: use a 1.x version such as {}",
+                spec.version(),
+                crate::spec_version!()
+            )));
+        }
         let root =
             spec.root().as_ref().ok_or_else(|| invalid("root.path is missing: name the rootfs folder".into()))?;
         let rootfs = dir.join(root.path());
@@ -80,6 +87,14 @@ impl Bundle {
     pub fn annotations(&self) -> std::collections::HashMap<String, String> {
         self.spec.annotations().clone().unwrap_or_default()
     }
+}
+
+/// Whether `version` is a semantic version of runtime-spec 1.x: runx implements 1.0.0 up to
+/// `spec_version!`, and reads 1.3's `vm` object; a later 1.x only adds what runx then ignores.
+fn supported_version(version: &str) -> bool {
+    let core = version.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) && parts[0] == "1"
 }
 
 /// config.json, if it is a regular file of at most `MAX_CONFIG_BYTES`. Checked on a descriptor
@@ -123,6 +138,20 @@ mod tests {
     }
 
     const GOOD: &str = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}}}"#;
+
+    #[test]
+    fn oci_version_must_be_a_1_x_semantic_version() {
+        for good in ["1.0.0", "1.0.2-dev", "1.2.0", "1.3.0"] {
+            assert!(supported_version(good), "{good}");
+        }
+        for bad in ["invalid", "", "1.0", "2.0.0", "1.a.0", "0.9.0"] {
+            assert!(!supported_version(bad), "{bad}");
+        }
+        let dir = bundle("version", &GOOD.replace("1.0.2", "invalid"), true);
+        let err = Bundle::load(&dir).unwrap_err().to_string();
+        assert!(err.contains("ociVersion \"invalid\"") && err.contains("use a 1.x version"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn loads_a_minimal_bundle() {

@@ -2,11 +2,15 @@
 
 use std::path::PathBuf;
 
-use oci_spec::runtime::{Mount as OciMount, Spec};
-use runx_launch::{LaunchSpec, Mount, Process, Rlimit, Rootfs, RootfsMode, User, MOUNT_TYPES, ROOT_DEVICE, SHARES_DIR};
+use oci_spec::runtime::{Capability, LinuxCapabilities, Mount as OciMount, Spec};
+use runx_launch::{
+    Capabilities, LaunchSpec, Mount, Process, Rlimit, Rootfs, RootfsMode, User, DEFAULT_MOUNTS, MOUNT_TYPES,
+    ROOT_DEVICE, SHARES_DIR,
+};
 
-/// Destinations runx-init mounts itself in every container root.
-const GUEST_PROVIDED: &[&str] = &["/proc", "/sys", "/dev", "/dev/pts", "/dev/shm"];
+/// The mount(8) option words that are mount flags rather than a file system's data.
+const FLAG_OPTIONS: &[&str] =
+    &["ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "relatime", "noatime", "strictatime", "sync"];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LaunchError {
@@ -47,6 +51,8 @@ pub fn from_oci(oci: &Spec, rootfs: Rootfs) -> Result<Launch, LaunchError> {
             mounts.push(mount);
         }
     }
+    add_guest_defaults(&mut mounts);
+    let capabilities = process.capabilities().as_ref().map(capability_sets).transpose()?;
     let spec = LaunchSpec {
         version: runx_launch::VERSION,
         process: Process {
@@ -61,6 +67,7 @@ pub fn from_oci(oci: &Spec, rootfs: Rootfs) -> Result<Launch, LaunchError> {
             },
             rlimits,
             no_new_privileges: process.no_new_privileges().unwrap_or(false),
+            capabilities,
             terminal: process.terminal().unwrap_or(false),
         },
         hostname: oci.hostname().clone().filter(|h| !h.is_empty()),
@@ -96,15 +103,60 @@ fn guest_mount(m: &OciMount, shares: &mut Vec<Share>) -> Result<Option<Mount>, L
             options.into_iter().filter(|o| o == "ro" || o == "nosuid" || o == "nodev" || o == "noexec").collect();
         return Ok(Some(Mount { destination, fstype: "bind".into(), source: format!("{SHARES_DIR}/{name}"), options }));
     }
-    if GUEST_PROVIDED.contains(&destination.as_str()) || fstype == "cgroup" {
-        // The guest mounts these itself; a guest has no cgroup v1 hierarchy to give.
+    if fstype == "cgroup" {
+        // A guest has no cgroup v1 hierarchy to give.
         return Ok(None);
+    }
+    if destination == "/dev" {
+        // The guest's devices are in its devtmpfs, whose data (size, mode) is the guest's.
+        let options = options.into_iter().filter(|o| FLAG_OPTIONS.contains(&o.as_str())).collect();
+        return Ok(Some(Mount { destination, fstype: "devtmpfs".into(), source: "devtmpfs".into(), options }));
     }
     if !MOUNT_TYPES.contains(&fstype.as_str()) {
         return Err(LaunchError::MountType { destination, fstype });
     }
     let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(Some(Mount { destination, fstype, source, options }))
+}
+
+/// Inserts each DEFAULT_MOUNTS mount that `mounts` lacks: right after the mount of its parent
+/// folder (/dev/pts after /dev) if there is one, or else ahead of config.json's mounts.
+fn add_guest_defaults(mounts: &mut Vec<Mount>) {
+    let mut ahead = 0;
+    for (destination, _, _) in DEFAULT_MOUNTS {
+        if mounts.iter().any(|m| m.destination == *destination) {
+            continue;
+        }
+        let parent = mounts
+            .iter()
+            .rposition(|m| destination.strip_prefix(m.destination.as_str()).is_some_and(|rest| rest.starts_with('/')));
+        let at = parent.map_or(ahead, |parent| parent + 1);
+        if at <= ahead {
+            ahead += 1;
+        }
+        mounts.insert(at, Mount::default_at(destination).expect("a default mount"));
+    }
+}
+
+/// config.json's capability sets as the guest applies them: a bit per capability number.
+fn capability_sets(caps: &LinuxCapabilities) -> Result<Capabilities, LaunchError> {
+    let bits = |set: &Option<std::collections::HashSet<Capability>>| -> Result<u64, LaunchError> {
+        set.iter().flatten().try_fold(0u64, |bits, cap| Ok(bits | 1 << capability_number(cap)?))
+    };
+    Ok(Capabilities {
+        bounding: bits(caps.bounding())?,
+        effective: bits(caps.effective())?,
+        permitted: bits(caps.permitted())?,
+        inheritable: bits(caps.inheritable())?,
+        ambient: bits(caps.ambient())?,
+    })
+}
+
+fn capability_number(cap: &Capability) -> Result<u8, LaunchError> {
+    let name = serde_json::to_value(cap).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    name.parse::<caps::Capability>().map(|c| c.index()).map_err(|_| {
+        LaunchError::Spec(format!("capability {name} is not one runx knows: drop it from process.capabilities"))
+    })
 }
 
 /// The rootfs part of the launch spec for a delivery mode.
@@ -177,11 +229,55 @@ mod tests {
         ));
         let launch = from_oci(&oci, rootfs(RootfsMode::Initramfs, false)).unwrap();
         let dests: Vec<_> = launch.spec.mounts.iter().map(|m| m.destination.as_str()).collect();
-        assert_eq!(dests, ["/run", "/etc/resolv.conf"]);
-        assert_eq!(launch.spec.mounts[1].source, format!("{SHARES_DIR}/0"));
-        assert_eq!(launch.spec.mounts[1].options, ["ro"]);
+        assert_eq!(dests, ["/dev", "/dev/shm", "/dev/pts", "/sys", "/proc", "/run", "/etc/resolv.conf"]);
+        assert_eq!(launch.spec.mounts[6].source, format!("{SHARES_DIR}/0"));
+        assert_eq!(launch.spec.mounts[6].options, ["ro"]);
         assert_eq!(launch.shares, [Share { name: "0".into(), host_path: host_file.clone() }]);
         std::fs::remove_file(host_file).unwrap();
+    }
+
+    /// runc's default config.json: the guest mounts in its order, /sys after /dev/mqueue.
+    #[test]
+    fn mounts_in_config_order_with_what_a_guest_lacks_beside_its_parent() {
+        let oci = spec(
+            r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}},
+            "mounts":[{"destination":"/proc","type":"proc","source":"proc"},
+              {"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","strictatime","mode=755","size=65536k"]},
+              {"destination":"/dev/mqueue","type":"mqueue","source":"mqueue","options":["nosuid","noexec","nodev"]},
+              {"destination":"/sys","type":"sysfs","source":"sysfs","options":["nosuid","noexec","nodev"]},
+              {"destination":"/sys/fs/cgroup","type":"cgroup","source":"cgroup","options":["ro"]}]}"#,
+        );
+        let mounts = from_oci(&oci, rootfs(RootfsMode::Initramfs, false)).unwrap().spec.mounts;
+        let dests: Vec<_> = mounts.iter().map(|m| m.destination.as_str()).collect();
+        assert_eq!(dests, ["/proc", "/dev", "/dev/shm", "/dev/pts", "/dev/mqueue", "/sys"]);
+        assert_eq!(mounts[1].fstype, "devtmpfs");
+        assert_eq!(mounts[1].options, ["nosuid", "strictatime"]);
+        assert_eq!(mounts[5].options, ["nosuid", "noexec", "nodev"], "config.json's options, not the default's");
+    }
+
+    #[test]
+    fn capability_sets_become_bits_by_number() {
+        let oci = spec(
+            r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0},
+            "capabilities":{"bounding":["CAP_CHOWN","CAP_KILL","CAP_SYS_ADMIN"],"effective":["CAP_KILL"],
+              "permitted":["CAP_KILL","CAP_CHOWN"],"ambient":["CAP_KILL"]}}}"#,
+        );
+        let caps = from_oci(&oci, rootfs(RootfsMode::Initramfs, false)).unwrap().spec.process.capabilities;
+        let (chown, kill, sys_admin) = (1 << 0, 1 << 5, 1 << 21);
+        assert_eq!(
+            caps,
+            Some(Capabilities {
+                bounding: chown | kill | sys_admin,
+                effective: kill,
+                permitted: kill | chown,
+                inheritable: 0,
+                ambient: kill
+            })
+        );
+        let oci = spec(
+            r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}}}"#,
+        );
+        assert_eq!(from_oci(&oci, rootfs(RootfsMode::Initramfs, false)).unwrap().spec.process.capabilities, None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod container;
 pub mod container_id;
 pub mod guest_kind;
 pub mod guest_memory;
+pub mod home;
 pub mod host_config;
 pub mod launch;
 pub mod log;

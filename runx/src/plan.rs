@@ -11,6 +11,7 @@ use runx_xl::{Action, DomainConfig, GuestType};
 use crate::annotations::{AnnotationError, Requests};
 use crate::bundle::Bundle;
 use crate::confine::{self, ConfineError};
+use crate::home;
 use crate::host_config::HostConfig;
 use crate::launch::{self, Launch, LaunchError};
 use crate::profile::{self, ProfileError};
@@ -122,7 +123,9 @@ pub fn plan(bundle: &Bundle, host: &HostConfig, name: &str) -> Result<Plan, Plan
             }
             let mode = requests.rootfs.unwrap_or(host.rootfs);
             let readonly = bundle.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
-            let launch = launch::from_oci(&bundle.spec, launch::rootfs(mode, readonly))?;
+            let mut launch = launch::from_oci(&bundle.spec, launch::rootfs(mode, readonly))?;
+            let uid = launch.spec.process.user.uid;
+            home::add_home(&mut launch.spec.process.env, &bundle.rootfs, uid);
             (
                 kernel.to_string_lossy().into_owned(),
                 Boot::Init { initramfs: initramfs.clone(), launch: Box::new(launch) },

@@ -322,7 +322,8 @@ fn the_process_gets_exactly_what_config_json_says() {
     assert_eq!(wait_exit(xen.pid("env")), 0);
     assert_eq!(
         fs::read_to_string(stdout).unwrap(),
-        "PATH=/bin\nGREETING=hi there\ncwd=/tmp\nuser=1000:100\nhostname=box\n"
+        "PATH=/bin\nGREETING=hi there\nHOME=/\ncwd=/tmp\nuser=1000:100\nhostname=box\n",
+        "HOME, as runc gives it: uid 1000 has no entry in the image's passwd"
     );
     xen.run(&["delete", "env"]);
 }

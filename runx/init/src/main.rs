@@ -4,8 +4,10 @@
 //! and when the process ends reports how (xenstore `data/runx/...`), syncs
 //! and powers the guest off. No shell, no agent.
 
+mod capabilities;
 mod process;
 mod setup;
+mod terminal;
 
 use std::os::fd::AsFd;
 use std::process::ExitCode;
@@ -21,6 +23,7 @@ use nix::unistd::{sethostname, Pid};
 use runx_launch::{keys, LaunchSpec, SPEC_PATH};
 
 use runx_xenstore::Xenstore;
+use terminal::{Pty, Relay};
 
 /// Why the process could not run, and the exit code that reports it.
 #[derive(Debug)]
@@ -37,6 +40,21 @@ impl Failure {
     /// runx-init could not prepare the guest (Docker's convention for "not the program's fault").
     pub fn setup(message: String) -> Self {
         Self::new(125, message)
+    }
+
+    /// A system call for `what` failed with `e`.
+    pub fn sys(what: &str, e: Errno) -> Self {
+        Self::setup(format!("{what}: {}", os_error(e)))
+    }
+}
+
+/// The C library's words for `e`, as strerror has them. (nix's Display of an errno would link a
+/// second copy of every message.)
+pub fn os_error(e: Errno) -> String {
+    let text = std::io::Error::from_raw_os_error(e as i32).to_string();
+    match text.find(" (os error") {
+        Some(end) => text[..end].to_owned(),
+        None => text,
     }
 }
 
@@ -91,10 +109,19 @@ fn handle_event(store: &mut Xenstore, child: Pid) {
     }
 }
 
-/// Waits for the main process, reaping orphans and forwarding signal requests meanwhile.
-fn supervise(child: Pid, sigchld: &mut SignalFd, mut store: Option<&mut Xenstore>) -> Outcome {
+/// Waits for the main process, reaping orphans, forwarding signal requests and relaying the
+/// process's terminal meanwhile.
+fn supervise(
+    child: Pid,
+    sigchld: &mut SignalFd,
+    mut store: Option<&mut Xenstore>,
+    mut relay: Option<Relay>,
+) -> Outcome {
     loop {
         if let Some(outcome) = reap(child) {
+            if let Some(relay) = relay.as_mut() {
+                relay.drain();
+            }
             return outcome;
         }
         if let Some(store) = store.as_deref_mut() {
@@ -102,62 +129,77 @@ fn supervise(child: Pid, sigchld: &mut SignalFd, mut store: Option<&mut Xenstore
                 handle_event(store, child);
             }
         }
+        let stdin = std::io::stdin();
         let mut fds = vec![PollFd::new(sigchld.as_fd(), PollFlags::POLLIN)];
         if let Some(store) = store.as_deref() {
             fds.push(PollFd::new(store.fd(), PollFlags::POLLIN));
         }
+        if let Some(relay) = relay.as_ref() {
+            fds.push(PollFd::new(relay.master().as_fd(), relay.master_events()));
+            let console = if relay.wants_console() { PollFlags::POLLIN } else { PollFlags::empty() };
+            fds.push(PollFd::new(stdin.as_fd(), console));
+        }
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) | Err(Errno::EINTR) => {}
-            Err(e) => eprintln!("runx-init: poll: {e}"),
+            Err(e) => eprintln!("runx-init: poll: {}", os_error(e)),
         }
-        let ready: Vec<bool> =
-            fds.iter().map(|fd| fd.revents().is_some_and(|r| r.contains(PollFlags::POLLIN))).collect();
+        let ready: Vec<PollFlags> = fds.iter().map(|fd| fd.revents().unwrap_or(PollFlags::empty())).collect();
         drop(fds);
-        if ready[0] {
+        if ready[0].contains(PollFlags::POLLIN) {
             let _ = sigchld.read_signal();
         }
-        if let (Some(store), Some(true)) = (store.as_deref_mut(), ready.get(1)) {
-            handle_event(store, child);
+        let mut next = 1;
+        if let Some(store) = store.as_deref_mut() {
+            if ready[next].contains(PollFlags::POLLIN) {
+                handle_event(store, child);
+            }
+            next += 1;
+        }
+        if let Some(relay) = relay.as_mut() {
+            relay.master_ready(ready[next]);
+            if !ready[next + 1].is_empty() {
+                relay.console_ready();
+            }
         }
     }
 }
 
-/// Without a terminal the process's output must reach the host byte for byte: no `\n` ->
-/// `\r\n`, no echo of what the host sends.
+/// The process's output must reach the host byte for byte: no `\n` -> `\r\n`, no echo of what
+/// the host sends. A terminal container's line discipline is its pty's (`terminal`).
 fn raw_console() {
     let stdin = std::io::stdin();
     match termios::tcgetattr(stdin.as_fd()) {
         Ok(mut attrs) => {
             termios::cfmakeraw(&mut attrs);
             if let Err(e) = termios::tcsetattr(stdin.as_fd(), termios::SetArg::TCSANOW, &attrs) {
-                eprintln!("runx-init: cannot make the console raw: {e}");
+                eprintln!("runx-init: cannot make the console raw: {}", os_error(e));
             }
         }
-        Err(e) => eprintln!("runx-init: cannot read the console's settings: {e}"),
+        Err(e) => eprintln!("runx-init: cannot read the console's settings: {}", os_error(e)),
     }
 }
 
-/// What the guest prepares before the process may run: the container's root, and the signalfd
-/// that reports the process's end.
+/// What the guest prepares before the process may run: the container's root, the signalfd
+/// that reports the process's end, and a terminal container's pty.
 struct Prepared {
     root: std::path::PathBuf,
     sigchld: SignalFd,
+    pty: Option<Pty>,
 }
 
 fn prepare(spec: &LaunchSpec) -> Result<Prepared, Failure> {
     let root = setup::container_root(spec)?;
     if let Some(hostname) = &spec.hostname {
-        sethostname(hostname).map_err(|e| Failure::setup(format!("sethostname {hostname:?}: {e}")))?;
+        sethostname(hostname).map_err(|e| Failure::sys(&format!("sethostname {hostname:?}"), e))?;
     }
-    if !spec.process.terminal {
-        raw_console();
-    }
+    raw_console();
+    let pty = if spec.process.terminal { Some(terminal::open_pty(&root)?) } else { None };
     let mut blocked = SigSet::empty();
     blocked.add(Signal::SIGCHLD);
     let sigchld = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&blocked), None)
         .and_then(|()| SignalFd::with_flags(&blocked, SfdFlags::SFD_CLOEXEC))
-        .map_err(|e| Failure::setup(format!("signalfd: {e}")))?;
-    Ok(Prepared { root, sigchld })
+        .map_err(|e| Failure::sys("signalfd", e))?;
+    Ok(Prepared { root, sigchld, pty })
 }
 
 /// Blocks until the host's `start` writes `keys::START`.
@@ -192,14 +234,15 @@ fn run(mut store: Option<&mut Xenstore>) -> Outcome {
             return Outcome::Failed(failure);
         }
     }
-    let Prepared { root, mut sigchld } = match prepared {
+    let Prepared { root, mut sigchld, pty } = match prepared {
         Ok(prepared) => prepared,
         Err(failure) => return Outcome::Failed(failure),
     };
-    let (child, failure) = match process::spawn(&spec, &root) {
+    let (child, failure) = match process::spawn(&spec, &root, pty.as_ref().map(|pty| &pty.slave)) {
         Ok(spawned) => spawned,
         Err(failure) => return Outcome::Failed(failure),
     };
+    let relay = pty.map(Relay::new);
     if let Some(store) = store.as_deref_mut() {
         if failure.is_none() {
             let _ = store.write(keys::STARTED, "1");
@@ -208,7 +251,7 @@ fn run(mut store: Option<&mut Xenstore>) -> Outcome {
             eprintln!("runx-init: cannot watch {}: {e}: signals from the host will not arrive", keys::SIGNAL);
         }
     }
-    let outcome = supervise(child, &mut sigchld, store);
+    let outcome = supervise(child, &mut sigchld, store, relay);
     match (failure, outcome) {
         (Some(failure), _) => Outcome::Failed(failure),
         (None, outcome) => outcome,

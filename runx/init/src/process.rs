@@ -7,19 +7,21 @@ use std::convert::Infallible;
 use std::ffi::CString;
 use std::fs;
 use std::io::Read;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::resource::{setrlimit, Resource};
-use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+use nix::sys::signal::{self, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
-use nix::unistd::{chdir, chroot, execve, fork, pipe2, setgid, setgroups, setsid, setuid, ForkResult, Gid, Pid, Uid};
+use nix::unistd::{
+    chdir, chroot, dup2, execve, fork, pipe2, setgid, setgroups, setsid, setuid, ForkResult, Gid, Pid, Uid,
+};
 use runx_launch::LaunchSpec;
 
-use crate::Failure;
+use crate::{capabilities, os_error, Failure};
 
 /// What PATH is when the spec's environment has none (runc's default).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -66,16 +68,27 @@ fn c_string(what: &str, value: &str) -> Result<CString, Failure> {
     CString::new(value).map_err(|_| Failure::new(127, format!("{what} {value:?} contains a NUL byte")))
 }
 
-/// Everything the child does between fork and exec.
-fn enter_and_exec(spec: &LaunchSpec, root: &Path) -> Result<Infallible, Failure> {
-    let sys = |what: &str, e: Errno| Failure::setup(format!("{what}: {e}"));
+/// Everything the child does between fork and exec; `terminal` is the pty the process gets.
+fn enter_and_exec(spec: &LaunchSpec, root: &Path, terminal: Option<&OwnedFd>) -> Result<Infallible, Failure> {
+    let sys = |what: &str, e: Errno| Failure::sys(what, e);
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).map_err(|e| sys("unblock signals", e))?;
+    // An ignored signal stays ignored across exec: Rust's runtime ignores SIGPIPE in runx-init,
+    // and the process must start as runc's would, with every disposition at its default.
+    for signal in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
+        // SAFETY: SIG_DFL installs no handler; the child is single-threaded.
+        unsafe { signal::signal(signal, SigHandler::SigDfl) }.map_err(|e| sys("reset signal dispositions", e))?;
+    }
+    if let Some(pty) = terminal {
+        for fd in 0..3 {
+            dup2(pty.as_raw_fd(), fd).map_err(|e| sys("give the process its pty", e))?;
+        }
+    }
     setsid().map_err(|e| sys("setsid", e))?;
-    if spec.process.terminal {
-        // The console becomes the process's controlling terminal, as a shell's job control needs.
+    if terminal.is_some() {
+        // The pty becomes the process's controlling terminal, as a shell's job control needs.
         // SAFETY: TIOCSCTTY takes an int argument and touches no memory of ours.
         if unsafe { nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0) } != 0 {
-            return Err(sys("TIOCSCTTY on the console", Errno::last()));
+            return Err(sys("TIOCSCTTY on the pty", Errno::last()));
         }
     }
     chroot(root).map_err(|e| sys("chroot", e))?;
@@ -85,14 +98,20 @@ fn enter_and_exec(spec: &LaunchSpec, root: &Path) -> Result<Infallible, Failure>
         let kind = resource(&limit.kind).ok_or_else(|| Failure::setup(format!("unknown rlimit {}", limit.kind)))?;
         setrlimit(kind, limit.soft, limit.hard).map_err(|e| sys(&format!("setrlimit {}", limit.kind), e))?;
     }
+    if let Some(caps) = &process.capabilities {
+        capabilities::limit_bounding(caps)?;
+    }
     let user = &process.user;
     let groups: Vec<Gid> = user.additional_gids.iter().map(|&g| Gid::from_raw(g)).collect();
     setgroups(&groups).map_err(|e| sys("setgroups", e))?;
     setgid(Gid::from_raw(user.gid)).map_err(|e| sys(&format!("setgid {}", user.gid), e))?;
     setuid(Uid::from_raw(user.uid)).map_err(|e| sys(&format!("setuid {}", user.uid), e))?;
+    if let Some(caps) = &process.capabilities {
+        capabilities::apply(caps)?;
+    }
     umask(Mode::from_bits_truncate(user.umask.unwrap_or(0o022)));
     chdir(Path::new(&process.cwd)).map_err(|e| {
-        Failure::new(127, format!("chdir to cwd ({:?}) set in config.json failed: {}", process.cwd, e.desc()))
+        Failure::new(127, format!("chdir to cwd ({:?}) set in config.json failed: {}", process.cwd, os_error(e)))
     })?;
     if process.no_new_privileges {
         nix::sys::prctl::set_no_new_privs().map_err(|e| sys("no_new_privs", e))?;
@@ -104,19 +123,19 @@ fn enter_and_exec(spec: &LaunchSpec, root: &Path) -> Result<Infallible, Failure>
     let env: Vec<CString> = process.env.iter().map(|e| c_string("environment entry", e)).collect::<Result<_, _>>()?;
     let err = execve(&program_c, &args, &env).unwrap_err();
     let code = if err == Errno::ENOENT { 127 } else { 126 };
-    Err(Failure::new(code, format!("exec: {arg0:?}: {}", err.desc().to_ascii_lowercase())))
+    Err(Failure::new(code, format!("exec: {arg0:?}: {}", os_error(err).to_ascii_lowercase())))
 }
 
 /// Forks the container's process; returns its pid and, when it could not be
 /// started, why (the child then exits with the failure's code).
-pub fn spawn(spec: &LaunchSpec, root: &Path) -> Result<(Pid, Option<Failure>), Failure> {
+pub fn spawn(spec: &LaunchSpec, root: &Path, terminal: Option<&OwnedFd>) -> Result<(Pid, Option<Failure>), Failure> {
     let (report_read, report_write): (OwnedFd, OwnedFd) =
-        pipe2(OFlag::O_CLOEXEC).map_err(|e| Failure::setup(format!("pipe: {e}")))?;
+        pipe2(OFlag::O_CLOEXEC).map_err(|e| Failure::sys("pipe", e))?;
     // SAFETY: runx-init is single-threaded, so the child may allocate and run ordinary code.
-    match unsafe { fork() }.map_err(|e| Failure::setup(format!("fork: {e}")))? {
+    match unsafe { fork() }.map_err(|e| Failure::sys("fork", e))? {
         ForkResult::Child => {
             drop(report_read);
-            let failure = match enter_and_exec(spec, root) {
+            let failure = match enter_and_exec(spec, root, terminal) {
                 Err(failure) => failure,
                 Ok(never) => match never {},
             };

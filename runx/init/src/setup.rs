@@ -1,5 +1,5 @@
 //! Preparing the guest before the process starts: the kernel's file systems,
-//! the container's root for its rootfs mode, and the spec's mounts.
+//! the container's root for its rootfs mode, and the spec's mounts in their order.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ const DISK_ROOT: &str = "/runx/disk";
 
 fn mount_fs(source: &str, target: &Path, fstype: &str, flags: MsFlags, data: Option<&str>) -> Result<(), Failure> {
     mount(Some(source), target, Some(fstype), flags, data)
-        .map_err(|e| Failure::setup(format!("cannot mount {fstype} on {}: {e}", target.display())))
+        .map_err(|e| Failure::sys(&format!("cannot mount {fstype} on {}", target.display()), e))
 }
 
 fn ensure_dir(path: &Path) -> Result<(), Failure> {
@@ -41,11 +41,30 @@ pub fn kernel_filesystems() -> Result<(), Failure> {
     Ok(())
 }
 
-/// Option words of mount(8) that are flags; the rest is passed to the file system as data.
-fn mount_options(options: &[String]) -> (MsFlags, String) {
+/// Option words of mount(8) that are flags, those that set the mount's propagation (which
+/// mount(2) takes only in a call of their own: with other flags it fails with EINVAL), and the
+/// rest, passed to the file system as data.
+fn mount_options(options: &[String]) -> (MsFlags, MsFlags, String) {
     let mut flags = MsFlags::empty();
+    let mut propagation = MsFlags::empty();
     let mut data = Vec::new();
     for option in options {
+        let rec = MsFlags::MS_REC;
+        let propagates = match option.as_str() {
+            "shared" => MsFlags::MS_SHARED,
+            "rshared" => MsFlags::MS_SHARED | rec,
+            "private" => MsFlags::MS_PRIVATE,
+            "rprivate" => MsFlags::MS_PRIVATE | rec,
+            "slave" => MsFlags::MS_SLAVE,
+            "rslave" => MsFlags::MS_SLAVE | rec,
+            "unbindable" => MsFlags::MS_UNBINDABLE,
+            "runbindable" => MsFlags::MS_UNBINDABLE | rec,
+            _ => MsFlags::empty(),
+        };
+        if !propagates.is_empty() {
+            propagation |= propagates;
+            continue;
+        }
         let flag = match option.as_str() {
             "ro" => MsFlags::MS_RDONLY,
             "nosuid" => MsFlags::MS_NOSUID,
@@ -63,7 +82,15 @@ fn mount_options(options: &[String]) -> (MsFlags, String) {
         };
         flags |= flag;
     }
-    (flags, data.join(","))
+    (flags, propagation, data.join(","))
+}
+
+/// Sets a mount's propagation, if its options name one (source and type are ignored then).
+fn propagate(target: &Path, propagation: MsFlags) -> Result<(), Failure> {
+    if propagation.is_empty() {
+        return Ok(());
+    }
+    mount_fs("none", target, "propagation", propagation, None)
 }
 
 /// Binds a share (checked: under SHARES_DIR) onto `target`, read-only when the options say `ro`.
@@ -75,14 +102,14 @@ fn bind_share(target: &Path, m: &Mount) -> Result<(), Failure> {
         ensure_dir(target.parent().unwrap_or(Path::new("/")))?;
         fs::write(target, b"").map_err(|e| Failure::setup(format!("cannot create {}: {e}", target.display())))?;
     }
-    let bind_err = |e| Failure::setup(format!("cannot bind {} on {}: {e}", m.source, target.display()));
+    let bind_err = |e| Failure::sys(&format!("cannot bind {} on {}", m.source, target.display()), e);
     mount(Some(source), target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(bind_err)?;
-    let (flags, _) = mount_options(&m.options);
+    let (flags, propagation, _) = mount_options(&m.options);
     if !flags.is_empty() {
         let remount = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags;
         mount(None::<&str>, target, None::<&str>, remount, None::<&str>).map_err(bind_err)?;
     }
-    Ok(())
+    propagate(target, propagation)
 }
 
 fn spec_mount(root: &Path, m: &Mount) -> Result<(), Failure> {
@@ -91,9 +118,10 @@ fn spec_mount(root: &Path, m: &Mount) -> Result<(), Failure> {
         return bind_share(&target, m);
     }
     ensure_dir(&target)?;
-    let (flags, data) = mount_options(&m.options);
+    let (flags, propagation, data) = mount_options(&m.options);
     let source = if m.source.is_empty() { m.fstype.as_str() } else { m.source.as_str() };
-    mount_fs(source, &target, &m.fstype, flags, (!data.is_empty()).then_some(data.as_str()))
+    mount_fs(source, &target, &m.fstype, flags, (!data.is_empty()).then_some(data.as_str()))?;
+    propagate(&target, propagation)
 }
 
 /// Prepares the container's root as the spec says and returns its path.
@@ -104,7 +132,7 @@ pub fn container_root(spec: &LaunchSpec) -> Result<PathBuf, Failure> {
             let root = PathBuf::from(INITRAMFS_ROOT);
             // A mount point of its own, so that it can be made read-only.
             mount(Some(&root), &root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .map_err(|e| Failure::setup(format!("cannot bind {INITRAMFS_ROOT}: {e}")))?;
+                .map_err(|e| Failure::sys(&format!("cannot bind {INITRAMFS_ROOT}"), e))?;
             root
         }
         RootfsMode::Disk => {
@@ -117,27 +145,39 @@ pub fn container_root(spec: &LaunchSpec) -> Result<PathBuf, Failure> {
             root
         }
     };
-    let nosuid = MsFlags::MS_NOSUID;
-    for (fstype, dest, flags, data) in [
-        ("proc", "proc", nosuid | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV, None),
-        ("sysfs", "sys", nosuid | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV | MsFlags::MS_RDONLY, None),
-        ("devtmpfs", "dev", nosuid, None),
-        ("devpts", "dev/pts", nosuid | MsFlags::MS_NOEXEC, Some("newinstance,ptmxmode=0666,mode=0620")),
-        ("tmpfs", "dev/shm", nosuid | MsFlags::MS_NODEV, Some("mode=1777")),
-    ] {
-        let target = root.join(dest);
-        ensure_dir(&target)?;
-        mount_fs(fstype, &target, fstype, flags, data)?;
-    }
     for m in &spec.mounts {
         spec_mount(&root, m)?;
     }
+    dev_links(&root.join("dev"))?;
     if readonly && spec.rootfs.mode == RootfsMode::Initramfs {
         let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
         mount(None::<&str>, &root, None::<&str>, flags, None::<&str>)
-            .map_err(|e| Failure::setup(format!("cannot make the root read-only: {e}")))?;
+            .map_err(|e| Failure::sys("cannot make the root read-only", e))?;
     }
     Ok(root)
+}
+
+/// The links runc makes in a container's /dev. `ptmx` above all: devtmpfs's own node opens the
+/// guest's first devpts instance, not the container's, whose ptys would then be missing from
+/// /dev/pts.
+const DEV_LINKS: &[(&str, &str)] = &[
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("core", "/proc/kcore"),
+    ("ptmx", "pts/ptmx"),
+];
+
+fn dev_links(dev: &Path) -> Result<(), Failure> {
+    for (name, target) in DEV_LINKS {
+        let link = dev.join(name);
+        // What devtmpfs put there (its ptmx node) makes way; nothing there is fine too.
+        let _ = nix::unistd::unlink(&link);
+        nix::unistd::symlinkat(*target, None, &link)
+            .map_err(|e| Failure::sys(&format!("cannot link /dev/{name} to {target}"), e))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -145,11 +185,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dev_gets_runc_s_links_in_place_of_what_was_there() {
+        let dev = std::env::temp_dir().join(format!("runx-init-dev-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dev);
+        std::fs::create_dir_all(&dev).unwrap();
+        std::fs::write(dev.join("ptmx"), b"").unwrap();
+        dev_links(&dev).unwrap();
+        for (name, target) in DEV_LINKS {
+            assert_eq!(std::fs::read_link(dev.join(name)).unwrap(), Path::new(target), "{name}");
+        }
+        std::fs::remove_dir_all(dev).unwrap();
+    }
+
+    #[test]
     fn splits_flags_from_file_system_data() {
         let options: Vec<String> =
-            ["nosuid", "size=16m", "ro", "mode=755", "rw"].iter().map(|s| s.to_string()).collect();
-        let (flags, data) = mount_options(&options);
+            ["nosuid", "size=16m", "ro", "mode=755", "rw", "rshared"].iter().map(|s| s.to_string()).collect();
+        let (flags, propagation, data) = mount_options(&options);
         assert_eq!(flags, MsFlags::MS_NOSUID | MsFlags::MS_RDONLY);
+        assert_eq!(propagation, MsFlags::MS_SHARED | MsFlags::MS_REC);
         assert_eq!(data, "size=16m,mode=755");
     }
 }

@@ -12,7 +12,7 @@ use miniserde::{de, Deserialize, Serialize};
 pub mod annotations;
 
 /// The version this build writes and reads. A guest refuses any other.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// Where the spec lives inside the guest's initramfs.
 pub const SPEC_PATH: &str = "/runx/launch.json";
@@ -127,8 +127,48 @@ pub struct Mount {
 }
 
 /// The file system types a guest mounts; anything else is refused when the spec is checked.
-/// `bind` mounts a share (a file or folder the host packed under SHARES_DIR) into the root.
-pub const MOUNT_TYPES: &[&str] = &["proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup2", "bind"];
+/// `bind` mounts a share (a file or folder the host packed under SHARES_DIR) into the root;
+/// `devtmpfs` is the guest's own /dev, with the devices Xen gave it.
+pub const MOUNT_TYPES: &[&str] = &["proc", "sysfs", "tmpfs", "devtmpfs", "devpts", "mqueue", "cgroup2", "bind"];
+
+/// What every container root has, mounted where config.json does not mount it: destination,
+/// type (also the source) and options. runc's default config.json mounts these; a guest's /dev
+/// is its devtmpfs.
+pub const DEFAULT_MOUNTS: &[(&str, &str, &[&str])] = &[
+    ("/proc", "proc", &["nosuid", "noexec", "nodev"]),
+    ("/dev", "devtmpfs", &["nosuid"]),
+    ("/dev/pts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]),
+    ("/dev/shm", "tmpfs", &["nosuid", "noexec", "nodev", "mode=1777"]),
+    ("/sys", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
+];
+
+impl Mount {
+    /// The DEFAULT_MOUNTS entry for `destination`.
+    pub fn default_at(destination: &str) -> Option<Mount> {
+        DEFAULT_MOUNTS.iter().find(|(d, _, _)| *d == destination).map(|(destination, fstype, options)| Mount {
+            destination: destination.to_string(),
+            fstype: fstype.to_string(),
+            source: fstype.to_string(),
+            options: options.iter().map(|o| o.to_string()).collect(),
+        })
+    }
+
+    /// All of DEFAULT_MOUNTS, in order.
+    pub fn defaults() -> Vec<Mount> {
+        DEFAULT_MOUNTS.iter().filter_map(|(destination, _, _)| Mount::default_at(destination)).collect()
+    }
+}
+
+/// The process's capability sets, a bit per capability number (bit 0 is CAP_CHOWN), as
+/// config.json's `process.capabilities` names them.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Capabilities {
+    pub bounding: u64,
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Process {
@@ -138,9 +178,11 @@ pub struct Process {
     pub user: User,
     pub rlimits: Vec<Rlimit>,
     pub no_new_privileges: bool,
-    /// The process has a terminal (`ctr run -t`): the guest console keeps its line discipline.
-    /// Without one the console is made raw, so that the bytes the process writes reach the
-    /// host unchanged (no `\n` -> `\r\n`, no echo).
+    /// Absent: the process keeps every capability root has in the guest.
+    pub capabilities: Option<Capabilities>,
+    /// The process has a terminal (`ctr run -t`): a pty of the container's own devpts, which the
+    /// guest relays to its console. The console itself is always raw, so that the bytes reach
+    /// the host unchanged (no `\n` -> `\r\n`, no echo) and the pty alone is the terminal.
     pub terminal: bool,
 }
 
@@ -151,6 +193,8 @@ pub struct LaunchSpec {
     pub process: Process,
     pub hostname: Option<String>,
     pub rootfs: Rootfs,
+    /// In the order the guest mounts them, /proc, /sys and /dev included: the guest mounts no
+    /// file system of its own in the container's root.
     pub mounts: Vec<Mount>,
     /// The guest prepares the container's root, then waits for the host to write `keys::START`
     /// before it runs the process: the domain can boot while the runtime's `create` returns, and
@@ -364,6 +408,13 @@ mod tests {
                 user: User { uid: 1000, gid: 1000, additional_gids: vec![10, 20], umask: Some(0o027) },
                 rlimits: vec![Rlimit { kind: "RLIMIT_NOFILE".into(), soft: 512, hard: 1024 }],
                 no_new_privileges: true,
+                capabilities: Some(Capabilities {
+                    bounding: 1 << 0 | 1 << 10,
+                    effective: 1 << 10,
+                    permitted: 1 << 10,
+                    inheritable: 0,
+                    ambient: 0,
+                }),
                 terminal: false,
             },
             hostname: Some("web".into()),
@@ -386,10 +437,10 @@ mod tests {
 
     #[test]
     fn refuses_other_versions_first() {
-        // Version 1 guests ran the process at once: a host that waits for `start` needs version 2.
-        let err = LaunchSpec::from_json(br#"{"version": 1, "whatever": true}"#).unwrap_err();
-        assert!(matches!(err, SpecError::Version { found: 1 }), "{err}");
-        assert!(err.to_string().contains("reads version 2"), "{err}");
+        // Version 2 guests mounted /proc, /sys and /dev themselves: a version 3 spec lists them.
+        let err = LaunchSpec::from_json(br#"{"version": 2, "whatever": true}"#).unwrap_err();
+        assert!(matches!(err, SpecError::Version { found: 2 }), "{err}");
+        assert!(err.to_string().contains("reads version 3"), "{err}");
     }
 
     #[test]
@@ -428,7 +479,7 @@ mod tests {
     #[test]
     fn reads_the_format_as_serde_json_wrote_it() {
         let json = r#"{
-  "version": 2,
+  "version": 3,
   "process": {
     "args": ["/bin/sh"],
     "cwd": "/",
@@ -441,7 +492,7 @@ mod tests {
         assert_eq!(spec.process.user, User { uid: 0, gid: 0, additional_gids: vec![], umask: None });
         assert!(spec.process.env.is_empty() && spec.process.rlimits.is_empty());
         assert!(!spec.process.no_new_privileges && !spec.process.terminal && !spec.wait_for_start);
-        assert_eq!(spec.hostname, None);
+        assert_eq!((spec.hostname.as_ref(), spec.process.capabilities), (None, None));
         assert_eq!(
             spec.rootfs,
             Rootfs {
@@ -456,7 +507,7 @@ mod tests {
             [Mount { destination: "/tmp".into(), fstype: "tmpfs".into(), source: String::new(), options: vec![] }]
         );
         assert_eq!(LaunchSpec::from_json(&spec.to_json().unwrap()).unwrap(), spec);
-        let json = json.replacen(r#""version": 2,"#, r#""version": 2, "hostname": null,"#, 1);
+        let json = json.replacen(r#""version": 3,"#, r#""version": 3, "hostname": null,"#, 1);
         assert_eq!(LaunchSpec::from_json(json.as_bytes()).unwrap(), spec);
     }
 

@@ -77,6 +77,7 @@ pub fn suite(arch: Arch) -> Vec<(Plan, Vec<Case>)> {
                 XL_CREATE,
                 CONTAINERD_RUNC,
                 runx_runtime::CASE,
+                runx_runtime::RUNC_PARITY,
                 kernel_images::CASE,
                 debian_image::CASE,
                 runx_guests::CASE,

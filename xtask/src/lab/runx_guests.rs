@@ -65,11 +65,12 @@ pub fn spec(args: Vec<String>) -> LaunchSpec {
             user: User { uid: 0, gid: 0, additional_gids: vec![], umask: None },
             rlimits: vec![],
             no_new_privileges: false,
+            capabilities: None,
             terminal: false,
         },
         hostname: None,
         rootfs: Rootfs { mode: RootfsMode::Initramfs, device: None, fstype: None, readonly: false },
-        mounts: vec![],
+        mounts: Mount::defaults(),
         wait_for_start: false,
     }
 }

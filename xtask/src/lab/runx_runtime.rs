@@ -15,6 +15,9 @@ use crate::shipped;
 
 pub const CASE: Case = Case::builtin("containerd-runx", include_str!("assets/cases/containerd-runx.sh"), 900)
     .needing(Need::RUNX_CONTAINERS);
+/// One bundle run by runc and by runx: the process's view of itself must be the same.
+pub const RUNC_PARITY: Case =
+    Case::builtin("runc-parity", include_str!("assets/cases/runc-parity.sh"), 300).needing(Need::RUNX_CONTAINERS);
 /// Writes the runx-start, runx-vs-runc and runx-state measurements, and CPU lines.
 pub const BENCH: Case =
     Case::builtin("runtime", include_str!("assets/benches/runtime.sh"), 1200).needing(Need::RUNX_CONTAINERS);

@@ -292,6 +292,7 @@ mod tests {
                 user: User { uid: 0, gid: 0, additional_gids: vec![], umask: None },
                 rlimits: vec![],
                 no_new_privileges: false,
+                capabilities: None,
                 terminal: false,
             },
             hostname: None,

@@ -15,11 +15,26 @@ expect "exit 42 is ctr's exit code" 42 "$rc"
 expect "exit 42: output" "bye" "$out"
 
 out=$(in_root ctr run --rm $RUNX --env GREETING=hi --cwd /bin $IMG rx-env \
-    sh -c 'echo "$GREETING|$PATH|$(pwd)|$(id -u):$(id -g)"' 2>&1); rc=$?
-expect "env from ctr and the image, cwd, user" "hi|/bin|/bin|0:0" "$out"
+    sh -c 'echo "$GREETING|$PATH|$(pwd)|$(id -u):$(id -g)|$HOME"' 2>&1); rc=$?
+expect "env from ctr and the image, cwd, user, HOME as runc sets it (no passwd: /)" "hi|/bin|/bin|0:0|/" "$out"
 
-out=$(in_root script -qec "ctr run --rm -t $RUNX $IMG rx-tty sh -c '[ -t 0 ] && [ -t 1 ] && echo has-a-terminal'" /dev/null 2>&1); rc=$?
+# As under runc, the process starts with no signal ignored (runx-init's own SIGPIPE is not passed on).
+out=$(in_root ctr run --rm $RUNX $IMG rx-sigign cat /proc/self/status 2>&1 | awk '$1 == "SigIgn:" { print $2 }')
+expect "no signal ignored at exec (SigIgn)" 0000000000000000 "$out"
+
+# A propagation option is applied on its own (with the other flags, mount(2) says EINVAL).
+out=$(in_root ctr run --rm $RUNX --mount type=tmpfs,src=tmpfs,dst=/scratch,options=nosuid:shared $IMG rx-shared \
+    cat /proc/self/mountinfo 2>&1 | awk '$5 == "/scratch"')
+contains "a tmpfs mount with option shared is a shared mount" "shared:" "$out"
+
+out=$(in_root ctr run --rm $RUNX $IMG rx-devlinks ls -l /dev/ptmx /dev/fd /dev/stdin /dev/stdout /dev/stderr 2>&1)
+for link in "ptmx -> pts/ptmx" "fd -> /proc/self/fd" "stdin -> /proc/self/fd/0" "stdout -> /proc/self/fd/1" "stderr -> /proc/self/fd/2"; do
+    contains "/dev links as runc makes them: $link" "$link" "$out"
+done
+
+out=$(in_root script -qec "ctr run --rm -t $RUNX $IMG rx-tty sh -c '[ -t 0 ] && [ -t 1 ] && echo has-a-terminal; tty'" /dev/null 2>&1); rc=$?
 contains "ctr run -t gives the process a terminal" "has-a-terminal" "$out"
+contains "the terminal is a pty of the container's devpts, as under runc" "/dev/pts/0" "$out"
 expect "ctr run -t: exit code" 0 "$rc"
 
 run_bg rx-trap /tmp/trap.out $IMG rx-trap sh -c 'trap "echo trapped TERM; exit 3" TERM; echo ready; while :; do sleep 1; done'
