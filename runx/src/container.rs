@@ -19,6 +19,7 @@ use crate::guest_kind::{GuestKind, NotForKernel};
 use crate::guest_memory::{self, RootFootprint, TooSmall};
 use crate::host_config::HostConfig;
 use crate::monitor::Guest;
+use crate::network::{NamespaceError, NetworkNamespace};
 use crate::plan::{self, Boot, PlanError};
 use crate::state::{self, ContainerState, ProcessRef, StateError, Status, Store};
 use crate::xen::{Domain, Xen, XenError};
@@ -43,6 +44,8 @@ pub enum ContainerError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Memory(#[from] TooSmall),
+    #[error(transparent)]
+    Network(#[from] NamespaceError),
     #[error("cannot build the guest's images: {0}")]
     Image(#[from] runx_image::guest::GuestImageError),
     #[error("xl config: {0}")]
@@ -81,9 +84,9 @@ pub struct Runtime {
 
 /// What `create` needs beyond the id and the bundle.
 pub struct CreateOptions<'a> {
-    /// Starts the monitor of a guest, with the descriptor to report readiness on; returns the
-    /// monitor's pid.
-    pub spawn_monitor: &'a dyn Fn(&Guest<'_>, OwnedFd) -> std::io::Result<i32>,
+    /// Starts the monitor of a guest in the container's network namespace, with the descriptor
+    /// to report readiness on; returns the monitor's pid.
+    pub spawn_monitor: &'a dyn Fn(&Guest<'_>, &NetworkNamespace, OwnedFd) -> std::io::Result<i32>,
     /// Asked between the steps of `create`: a signal that asks it to stop (SIGTERM, SIGINT),
     /// after which it removes what it made and fails.
     pub interrupted: &'a dyn Fn() -> Option<i32>,
@@ -120,6 +123,8 @@ impl Runtime {
         let bundle = Bundle::load(bundle)?;
         let name = self.store.domain_name(&id);
         let mut plan = plan::plan(&bundle, &self.host, &name)?;
+        let network = NetworkNamespace::of(&bundle.spec);
+        network.open()?;
         let uuid = new_uuid()?;
         plan.domain.uuid = Some(uuid.clone());
         let guest = match plan.boot {
@@ -148,6 +153,7 @@ impl Runtime {
             created_paused: guest.created_paused(self.host.boot_on_create),
             creator: ProcessRef::current(),
             packed_archive: None,
+            network,
             created: crate::log::now_rfc3339(),
             owner: owner(),
             annotations: bundle.annotations(),
@@ -206,7 +212,8 @@ impl Runtime {
         let (ready_read, ready_write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| monitor_error(e.to_string()))?;
         let guest = Guest { name: &state.domain_name, domid: state.domid, uuid: &state.uuid, kind: state.guest };
-        let pid = (options.spawn_monitor)(&guest, ready_write).map_err(|e| monitor_error(e.to_string()))?;
+        let pid =
+            (options.spawn_monitor)(&guest, &state.network, ready_write).map_err(|e| monitor_error(e.to_string()))?;
         state.pid = pid;
         state.pid_start_time = state::process_start_time(pid).unwrap_or(0);
         self.store.save(state)?;
@@ -497,7 +504,8 @@ mod tests {
             interrupt: &dyn Fn(usize) -> Option<i32>,
         ) -> Result<ContainerState, ContainerError> {
             let xen = self.xen.clone();
-            let spawn = move |guest: &Guest<'_>, ready: OwnedFd| xen.spawn_monitor(guest.domid, ready);
+            let spawn =
+                move |guest: &Guest<'_>, _: &NetworkNamespace, ready: OwnedFd| xen.spawn_monitor(guest.domid, ready);
             let steps = std::cell::Cell::new(0);
             let interrupted = || {
                 steps.set(steps.get() + 1);

@@ -90,6 +90,9 @@ pub struct ContainerState {
     /// An archive the unfinished create added to the packed-rootfs cache: removed with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packed_archive: Option<PathBuf>,
+    /// The network namespace the monitor lives in.
+    #[serde(default)]
+    pub network: crate::network::NetworkNamespace,
     /// RFC 3339, UTC.
     pub created: String,
     pub owner: String,
@@ -353,6 +356,7 @@ mod tests {
             created_paused: false,
             creator: None,
             packed_archive: None,
+            network: crate::network::NetworkNamespace::New,
             created: "2026-11-28T00:00:00Z".into(),
             owner: "root".into(),
             annotations: Default::default(),

@@ -264,6 +264,39 @@ fn a_created_container_runs_its_process_only_at_start() {
     }
 }
 
+/// `ctr run --cni` wires the network namespace of the pid `create` wrote: the monitor's, which
+/// must therefore be the container's, never runx's own.
+#[test]
+fn the_monitor_lives_in_the_container_s_network_namespace() {
+    let xen = FakeXen::new("netns");
+    let ours = fs::read_link("/proc/self/ns/net").unwrap();
+    let namespaces = |network: Value| json!({ "linux": { "namespaces": [{ "type": "pid" }, network] } });
+    let new = xen.bundle("new", &["echo"], namespaces(json!({ "type": "network" })));
+    let (out, _) = xen.create("new", &new);
+    assert!(out.status.success(), "create: {}", stderr(&out));
+    let pid = xen.pid("new");
+    let monitor_ns = fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_ne!(monitor_ns, ours, "a network namespace without a path is a new one");
+
+    let given =
+        xen.bundle("given", &["echo"], namespaces(json!({ "type": "network", "path": format!("/proc/{pid}/ns/net") })));
+    let (out, _) = xen.create("given", &given);
+    assert!(out.status.success(), "create: {}", stderr(&out));
+    assert_eq!(
+        fs::read_link(format!("/proc/{}/ns/net", xen.pid("given"))).unwrap(),
+        monitor_ns,
+        "the path's namespace"
+    );
+
+    let host = xen.bundle("host", &["echo"], json!({ "linux": { "namespaces": [{ "type": "pid" }] } }));
+    let (out, _) = xen.create("host", &host);
+    assert!(out.status.success(), "create: {}", stderr(&out));
+    assert_eq!(fs::read_link(format!("/proc/{}/ns/net", xen.pid("host"))).unwrap(), ours, "none: runx's own");
+    for id in ["new", "given", "host"] {
+        assert!(xen.run(&["delete", "--force", id]).status.success(), "delete {id}");
+    }
+}
+
 #[test]
 fn exit_codes_and_signals_come_back_as_runc_reports_them() {
     let xen = FakeXen::new("exit");
@@ -348,6 +381,9 @@ fn bad_input_fails_clearly_and_leaves_nothing() {
     fs::create_dir_all(link.join("rootfs/boot")).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", link.join("rootfs/boot/k")).unwrap();
     check("link", &link, "leaves the container's rootfs");
+    let netns = |path: &str| json!({ "linux": { "namespaces": [{ "type": "network", "path": path }] } });
+    check("netmnt", &xen.bundle("netmnt", &["echo"], netns("/proc/self/ns/mnt")), "is not a network namespace");
+    check("nethost", &xen.bundle("nethost", &["echo"], netns("/proc/self/ns/net")), "is runx's own (the host's)");
     let raw = xen.bundle("raw", &["echo"], json!({ "annotations": { "io.runx.xl": "iomem = [\"0xff,1\"]" } }));
     check("raw", &raw, "annotation io.runx.xl is not one runx knows");
     fs::write(xen.dir.join("state/fail-create"), b"").unwrap();
