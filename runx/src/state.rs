@@ -161,7 +161,7 @@ impl Store {
             .filter(|b: &String| !b.is_empty())
             .unwrap_or_else(|| "runx".to_owned());
         let digest = Sha256::digest(self.root.as_os_str().as_encoded_bytes());
-        let tag = runx_image::hex::encode(&digest[..3]);
+        let tag = hex::encode(&digest[..3]);
         format!("{base}-{tag}-{id}")
     }
 

@@ -52,27 +52,16 @@ pub struct NetworkError {
     pub why: &'static str,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn ip_hex(ip: &IpAddr) -> String {
     match ip {
-        IpAddr::V4(v4) => hex(&v4.octets()),
-        IpAddr::V6(v6) => hex(&v6.octets()),
+        IpAddr::V4(v4) => hex::encode(v4.octets()),
+        IpAddr::V6(v6) => hex::encode(v6.octets()),
     }
 }
 
 fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let digits = text.as_bytes();
-    if digits.len() != 2 * N {
-        return None;
-    }
     let mut out = [0u8; N];
-    for (byte, pair) in out.iter_mut().zip(digits.chunks(2)) {
-        let nibble = |d: u8| (d as char).to_digit(16);
-        *byte = (nibble(pair[0])? * 16 + nibble(pair[1])?) as u8;
-    }
+    hex::decode_to_slice(text, &mut out).ok()?;
     Some(out)
 }
 
@@ -93,7 +82,7 @@ fn cidr(ip: &str, prefix: &str) -> Option<Cidr> {
 
 impl GuestNetwork {
     pub fn to_text(&self) -> String {
-        let mut text = format!("{HEADER}\nlink {} {} {}\n", self.name, hex(&self.mac), self.mtu);
+        let mut text = format!("{HEADER}\nlink {} {} {}\n", self.name, hex::encode(self.mac), self.mtu);
         for a in &self.addresses {
             text += &format!("addr {} {}\n", ip_hex(&a.ip), a.prefix);
         }
