@@ -93,40 +93,64 @@ impl GuestNetwork {
         text
     }
 
+    /// Reads what `to_text` wrote. Small on purpose: runx-init links it.
     pub fn parse(text: &str) -> Result<Self, NetworkError> {
-        let mut lines = text.lines().enumerate().map(|(i, line)| (i + 1, line));
-        let bad = |line, why| NetworkError { line, why };
-        if lines.next().map(|(_, l)| l) != Some(HEADER) {
-            return Err(bad(1, "not `runx-network 1`: the runtime and runx-init must come from one build"));
+        let mut lines = text.split('\n');
+        if lines.next() != Some(HEADER) {
+            return Err(NetworkError {
+                line: 1,
+                why: "not `runx-network 1`: the runtime and runx-init must come from one build",
+            });
         }
-        let mut link = None;
-        let (mut addresses, mut routes) = (Vec::new(), Vec::new());
-        for (n, line) in lines {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            match words[..] {
-                ["link", name, mac, mtu] => {
-                    let mac = unhex::<6>(mac).ok_or(bad(n, "the MAC is not 12 hex digits"))?;
-                    let mtu = mtu.parse().map_err(|_| bad(n, "the MTU is not a number"))?;
-                    let valid_name = !name.is_empty() && name.len() < 16 && !name.contains('/');
-                    if !valid_name {
-                        return Err(bad(n, "the interface name is not one Linux takes"));
+        let mut network = GuestNetwork { name: String::new(), mac: [0; 6], mtu: 0, addresses: vec![], routes: vec![] };
+        for (i, line) in lines.enumerate().filter(|(_, line)| !line.is_empty()) {
+            let mut words = line.split(' ');
+            let mut word = || words.next().unwrap_or_default();
+            let why = match word() {
+                "link" => {
+                    network.name = word().to_owned();
+                    let (mac, mtu) = (unhex::<6>(word()), word().parse().ok());
+                    network.mac = mac.unwrap_or_default();
+                    network.mtu = mtu.unwrap_or_default();
+                    let named = !network.name.is_empty() && network.name.len() < 16 && !network.name.contains('/');
+                    match (named, mac, mtu) {
+                        (false, _, _) => "the interface name is not one Linux takes",
+                        (_, None, _) => "the MAC is not 12 hex digits",
+                        (_, _, None) => "the MTU is not a number",
+                        _ => "",
                     }
-                    link = Some((name.to_owned(), mac, mtu));
                 }
-                ["addr", ip, prefix] => addresses.push(cidr(ip, prefix).ok_or(bad(n, "not an address and prefix"))?),
-                ["route", dst, prefix, via] => {
-                    let dst = cidr(dst, prefix).ok_or(bad(n, "not a destination and prefix"))?;
-                    let gateway = match via {
-                        "-" => None,
-                        via => Some(ip_unhex(via).ok_or(bad(n, "the gateway is not an address"))?),
-                    };
-                    routes.push(Route { dst, gateway });
-                }
-                _ => return Err(bad(n, "not a link, addr or route line")),
+                "addr" => match cidr(word(), word()) {
+                    Some(address) => {
+                        network.addresses.push(address);
+                        ""
+                    }
+                    None => "not an address and prefix",
+                },
+                "route" => match (cidr(word(), word()), word()) {
+                    (Some(dst), "-") => {
+                        network.routes.push(Route { dst, gateway: None });
+                        ""
+                    }
+                    (Some(dst), via) => match ip_unhex(via) {
+                        Some(gateway) => {
+                            network.routes.push(Route { dst, gateway: Some(gateway) });
+                            ""
+                        }
+                        None => "the gateway is not an address",
+                    },
+                    (None, _) => "not a destination and prefix",
+                },
+                _ => "not a link, addr or route line",
+            };
+            if !why.is_empty() {
+                return Err(NetworkError { line: i + 2, why });
             }
         }
-        let (name, mac, mtu) = link.ok_or(bad(1, "no link line"))?;
-        Ok(GuestNetwork { name, mac, mtu, addresses, routes })
+        match network.name.is_empty() {
+            true => Err(NetworkError { line: 1, why: "no link line" }),
+            false => Ok(network),
+        }
     }
 }
 
