@@ -93,6 +93,12 @@ pub struct ContainerState {
     /// The network namespace the monitor lives in.
     #[serde(default)]
     pub network: crate::network::NetworkNamespace,
+    /// The guest has a vif, whose backend `create` moved into that namespace.
+    #[serde(default)]
+    pub vif: bool,
+    /// The namespace's interface `start` wired the vif to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wired: Option<String>,
     /// RFC 3339, UTC.
     pub created: String,
     pub owner: String,
@@ -357,6 +363,8 @@ mod tests {
             creator: None,
             packed_archive: None,
             network: crate::network::NetworkNamespace::New,
+            vif: true,
+            wired: Some("eth0".into()),
             created: "2026-11-28T00:00:00Z".into(),
             owner: "root".into(),
             annotations: Default::default(),
