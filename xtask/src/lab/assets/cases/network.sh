@@ -11,7 +11,7 @@ set +e
 CNI="--cni $RUNX"
 LEASES=/rootfs/var/lib/cni/networks/runx-lab
 
-run_bg rx-web /tmp/web.out $IMG --cni rx-web sh -c 'cat /sys/class/net/eth0/address; busybox ip -o addr show dev eth0;
+run_bg rx-web /tmp/web.out --cni $IMG rx-web sh -c 'cat /sys/class/net/eth0/address; busybox ip -o addr show dev eth0;
     busybox ip route; busybox ip -6 route; mkdir -p /www; echo "hello from the guest" > /www/index.html; echo ready;
     exec busybox httpd -f -p 80 -h /www'
 web=$bg
