@@ -17,6 +17,7 @@ pub mod host_config;
 pub mod launch;
 pub mod log;
 pub mod monitor;
+pub mod network;
 pub mod plan;
 pub mod profile;
 pub mod state;

@@ -14,6 +14,7 @@ use crate::confine::{self, ConfineError};
 use crate::home;
 use crate::host_config::HostConfig;
 use crate::launch::{self, Launch, LaunchError};
+use crate::network::NetworkNamespace;
 use crate::profile::{self, ProfileError};
 use crate::vm::{VmConfig, VmError};
 
@@ -43,6 +44,10 @@ pub enum PlanError {
     TwoKernels,
 }
 
+/// The guest's vif: runx moves its backend into the container's namespace and wires it itself
+/// (`network`), so xl's hotplug script is one that does nothing and succeeds.
+const VIF: &str = "script=/bin/true";
+
 /// What boots in the guest.
 pub enum Boot {
     /// The host's guest kernel with runx-init, which runs the container's process.
@@ -56,6 +61,8 @@ pub enum Boot {
 pub struct Plan {
     pub domain: DomainConfig,
     pub boot: Boot,
+    /// The namespace the monitor lives in; a runx-init guest in one of its own gets a vif.
+    pub network: NetworkNamespace,
     /// Memory came from the host default: `initramfs` mode adds the rootfs's size to it.
     pub memory_is_default: bool,
 }
@@ -151,7 +158,11 @@ pub fn plan(bundle: &Bundle, host: &HostConfig, name: &str) -> Result<Plan, Plan
         domain.apply(fragment);
     }
     let memory_is_default = memory_mib.is_none() && admin.iter().all(|f| f.memory_mib.is_none());
-    Ok(Plan { domain, boot, memory_is_default })
+    let network = NetworkNamespace::of(&bundle.spec);
+    if network != NetworkNamespace::Host && matches!(boot, Boot::Init { .. }) {
+        domain.vifs.push(VIF.to_owned());
+    }
+    Ok(Plan { domain, boot, network, memory_is_default })
 }
 
 /// A runx-init guest's command line: the admin's, with the rootfs made a ramfs (unless the

@@ -90,6 +90,15 @@ pub struct ContainerState {
     /// An archive the unfinished create added to the packed-rootfs cache: removed with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packed_archive: Option<PathBuf>,
+    /// The network namespace the monitor lives in.
+    #[serde(default)]
+    pub network: crate::network::NetworkNamespace,
+    /// The guest has a vif, whose backend `create` moved into that namespace.
+    #[serde(default)]
+    pub vif: bool,
+    /// The namespace's interface `start` wired the vif to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wired: Option<String>,
     /// RFC 3339, UTC.
     pub created: String,
     pub owner: String,
@@ -158,7 +167,7 @@ impl Store {
             .filter(|b: &String| !b.is_empty())
             .unwrap_or_else(|| "runx".to_owned());
         let digest = Sha256::digest(self.root.as_os_str().as_encoded_bytes());
-        let tag = runx_image::hex::encode(&digest[..3]);
+        let tag = hex::encode(&digest[..3]);
         format!("{base}-{tag}-{id}")
     }
 
@@ -353,6 +362,9 @@ mod tests {
             created_paused: false,
             creator: None,
             packed_archive: None,
+            network: crate::network::NetworkNamespace::New,
+            vif: true,
+            wired: Some("eth0".into()),
             created: "2026-11-28T00:00:00Z".into(),
             owner: "root".into(),
             annotations: Default::default(),

@@ -1,7 +1,10 @@
 //! The `runx` binary as containerd drives it, against a fake Xen (tests/fake-xen): a fake
-//! xenstored that simulates domains and guests, and a fake `xl` on PATH.
+//! xenstored that simulates domains and guests, and a fake `xl` on PATH. Each test's Xen and
+//! runx run in a network namespace of the test's own, where the fake xl makes the guests' vifs
+//! (veth pairs, so tests need root, as runx does).
 
 use std::fs;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Once;
@@ -14,14 +17,27 @@ use serde_json::{json, Value};
 struct FakeXen {
     dir: PathBuf,
     daemon: Child,
+    /// The network namespace (`ip netns` name) the fake Xen and runx run in.
+    netns: String,
 }
 
 impl Drop for FakeXen {
     fn drop(&mut self) {
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
+        let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// `command`, run in network namespace `netns`.
+fn in_netns(mut command: Command, netns: &str) -> Command {
+    let namespace = fs::File::open(format!("/run/netns/{netns}")).unwrap();
+    // SAFETY: setns is async-signal-safe.
+    unsafe {
+        command.pre_exec(move || Ok(nix::sched::setns(&namespace, nix::sched::CloneFlags::CLONE_NEWNET)?));
+    }
+    command
 }
 
 fn subreaper() {
@@ -47,14 +63,24 @@ impl FakeXen {
             format!("kernel = \"{0}/kernel\"\ninitramfs = \"{0}/initramfs.cpio\"\nmemory_mib = 48\n", dir.display()),
         )
         .unwrap();
+        let netns = format!("runx-cli-{tag}-{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &netns]).status();
+        let made = Command::new("ip").args(["netns", "add", &netns]).status().unwrap();
+        assert!(made.success(), "ip netns add {netns}: the CLI tests need root");
         let socket = dir.join("xenstored.sock");
-        let daemon = Command::new("python3").arg(&script).arg(&socket).arg(dir.join("state")).spawn().unwrap();
+        let mut daemon = in_netns(Command::new("python3"), &netns);
+        let daemon = daemon.arg(&script).arg(&socket).arg(dir.join("state")).spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while !socket.exists() {
             assert!(Instant::now() < deadline, "the fake xenstored did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self { dir, daemon }
+        Self { dir, daemon, netns }
+    }
+
+    /// The identity of the test's network namespace, as /proc/PID/ns/net links name one.
+    fn netns_link(&self) -> PathBuf {
+        fs::read_link(format!("/proc/{}/ns/net", self.daemon.id())).unwrap()
     }
 
     fn runx(&self) -> Command {
@@ -63,7 +89,7 @@ impl FakeXen {
 
     /// runx with state root `root`.
     fn runx_at(&self, root: &Path) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runx"));
+        let mut cmd = in_netns(Command::new(env!("CARGO_BIN_EXE_runx")), &self.netns);
         let path = format!("{}:{}", self.dir.join("bin").display(), std::env::var("PATH").unwrap_or_default());
         cmd.env("PATH", path)
             .env("XENSTORED_PATH", self.dir.join("xenstored.sock"))
@@ -141,7 +167,7 @@ impl FakeXen {
 
     /// `xl ARGS` on the fake Xen, as an admin would run it.
     fn xl(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(self.dir.join("bin/xl"));
+        let mut cmd = in_netns(Command::new(self.dir.join("bin/xl")), &self.netns);
         cmd.env("XENSTORED_PATH", self.dir.join("xenstored.sock")).args(args);
         cmd.output().unwrap()
     }
@@ -264,6 +290,42 @@ fn a_created_container_runs_its_process_only_at_start() {
     }
 }
 
+/// `ctr run --cni` wires the network namespace of the pid `create` wrote: the monitor's, which
+/// must therefore be the container's, never runx's own.
+#[test]
+fn the_monitor_lives_in_the_container_s_network_namespace() {
+    let xen = FakeXen::new("netns");
+    let ours = xen.netns_link();
+    let namespaces = |network: Value| json!({ "linux": { "namespaces": [{ "type": "pid" }, network] } });
+    let new = xen.bundle("new", &["echo"], namespaces(json!({ "type": "network" })));
+    let (out, _) = xen.create("new", &new);
+    assert!(out.status.success(), "create: {}", stderr(&out));
+    let pid = xen.pid("new");
+    let monitor_ns = fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_ne!(monitor_ns, ours, "a network namespace without a path is a new one");
+    let links = Command::new("nsenter").arg(format!("--net=/proc/{pid}/ns/net")).args(["ip", "-o", "link"]).output();
+    let links = String::from_utf8_lossy(&links.unwrap().stdout).into_owned();
+    assert!(links.contains(": vif1.0@"), "create moved the guest's vif into the namespace: {links}");
+
+    let given =
+        xen.bundle("given", &["echo"], namespaces(json!({ "type": "network", "path": format!("/proc/{pid}/ns/net") })));
+    let (out, _) = xen.create("given", &given);
+    assert!(out.status.success(), "create: {}", stderr(&out));
+    assert_eq!(
+        fs::read_link(format!("/proc/{}/ns/net", xen.pid("given"))).unwrap(),
+        monitor_ns,
+        "the path's namespace"
+    );
+
+    let host = xen.bundle("host", &["echo"], json!({ "linux": { "namespaces": [{ "type": "pid" }] } }));
+    let (out, _) = xen.create("host", &host);
+    assert!(out.status.success(), "create: {}", stderr(&out));
+    assert_eq!(fs::read_link(format!("/proc/{}/ns/net", xen.pid("host"))).unwrap(), ours, "none: runx's own");
+    for id in ["new", "given", "host"] {
+        assert!(xen.run(&["delete", "--force", id]).status.success(), "delete {id}");
+    }
+}
+
 #[test]
 fn exit_codes_and_signals_come_back_as_runc_reports_them() {
     let xen = FakeXen::new("exit");
@@ -348,6 +410,9 @@ fn bad_input_fails_clearly_and_leaves_nothing() {
     fs::create_dir_all(link.join("rootfs/boot")).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", link.join("rootfs/boot/k")).unwrap();
     check("link", &link, "leaves the container's rootfs");
+    let netns = |path: &str| json!({ "linux": { "namespaces": [{ "type": "network", "path": path }] } });
+    check("netmnt", &xen.bundle("netmnt", &["echo"], netns("/proc/self/ns/mnt")), "is not a network namespace");
+    check("nethost", &xen.bundle("nethost", &["echo"], netns("/proc/self/ns/net")), "is runx's own (the host's)");
     let raw = xen.bundle("raw", &["echo"], json!({ "annotations": { "io.runx.xl": "iomem = [\"0xff,1\"]" } }));
     check("raw", &raw, "annotation io.runx.xl is not one runx knows");
     fs::write(xen.dir.join("state/fail-create"), b"").unwrap();

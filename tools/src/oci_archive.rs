@@ -62,7 +62,7 @@ impl Blob {
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", runx_image::hex::encode(&Sha256::digest(bytes)))
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 fn layer_tar(entries: &[Entry]) -> io::Result<Vec<u8>> {

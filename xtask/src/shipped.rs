@@ -20,6 +20,11 @@ use crate::workspace;
 
 const CRATES: &[&str] = &["runx", "runx-tools"];
 const RUSTFLAGS: &str = "-C target-feature=+crt-static -C relocation-model=static";
+/// runx-init's layout, on top of RUSTFLAGS (docs/guest.md): code and read-only data share pages
+/// (`noseparate-code`), no unwind index (`--no-eh-frame-hdr`: a guest's PID 1 aborts on panic
+/// and prints no backtrace), and no RELRO segment (which static musl never applies).
+const INIT_LINK_FLAGS: &str =
+    "-C link-arg=-Wl,-z,noseparate-code -C link-arg=-Wl,--no-eh-frame-hdr -C link-arg=-Wl,-z,norelro";
 const INIT: &str = "runx-init";
 const INIT_PROFILE: &str = "guest";
 /// The most runx-init may weigh: it is the whole base initramfs, read by every guest's boot.
@@ -57,7 +62,7 @@ fn init_triple(arch: Arch) -> &'static str {
 }
 
 /// `cargo build` of `crates` for `triple` with the shipped flags, into `target_dir`.
-fn cargo_build(target_dir: &Path, triple: &str, profile: &str, crates: &[&str]) -> Result<()> {
+fn cargo_build(target_dir: &Path, triple: &str, profile: &str, crates: &[&str], rustflags: &str) -> Result<()> {
     let flags_var = format!("CARGO_TARGET_{}_RUSTFLAGS", triple.to_uppercase().replace('-', "_"));
     let step = Step::start(format!("building {} for {triple} ({profile}, static)", crates.join(", ")));
     let mut cargo = cmd::cargo()?;
@@ -65,7 +70,7 @@ fn cargo_build(target_dir: &Path, triple: &str, profile: &str, crates: &[&str]) 
     for krate in crates {
         cargo.args(["--package", krate]);
     }
-    cmd::output(cargo.env(flags_var, RUSTFLAGS))?;
+    cmd::output(cargo.env(flags_var, rustflags))?;
     step.done();
     Ok(())
 }
@@ -86,8 +91,8 @@ fn check_init_size(init: &Path, size: u64) -> Result<()> {
 /// would take turns with dynamic builds, each rebuilding the other.
 pub fn build(arch: Arch) -> Result<Shipped> {
     let target_dir = workspace::root()?.join("target/static");
-    cargo_build(&target_dir, triple(arch), "release", CRATES)?;
-    cargo_build(&target_dir, init_triple(arch), INIT_PROFILE, &[INIT])?;
+    cargo_build(&target_dir, triple(arch), "release", CRATES, RUSTFLAGS)?;
+    cargo_build(&target_dir, init_triple(arch), INIT_PROFILE, &[INIT], &format!("{RUSTFLAGS} {INIT_LINK_FLAGS}"))?;
     let init = target_dir.join(init_triple(arch)).join(INIT_PROFILE).join(INIT);
     check_init_size(&init, fs::metadata(&init)?.len())?;
     Ok(Shipped { dir: target_dir.join(triple(arch)).join("release"), init })

@@ -5,5 +5,4 @@
 
 pub mod cpio;
 pub mod guest;
-pub mod hex;
 pub mod tree;

@@ -5,6 +5,7 @@
 //! and powers the guest off. No shell, no agent.
 
 mod capabilities;
+mod network;
 mod process;
 mod setup;
 mod terminal;
@@ -238,6 +239,10 @@ fn run(mut store: Option<&mut Xenstore>) -> Outcome {
         Ok(prepared) => prepared,
         Err(failure) => return Outcome::Failed(failure),
     };
+    // After `start`: the host writes the network only once the engine has set it up.
+    if let Err(failure) = network::configure(store.as_deref_mut()) {
+        return Outcome::Failed(failure);
+    }
     let (child, failure) = match process::spawn(&spec, &root, pty.as_ref().map(|pty| &pty.slave)) {
         Ok(spawned) => spawned,
         Err(failure) => return Outcome::Failed(failure),

@@ -10,6 +10,7 @@ use miniserde::ser::Fragment;
 use miniserde::{de, Deserialize, Serialize};
 
 pub mod annotations;
+pub mod network;
 
 /// The version this build writes and reads. A guest refuses any other.
 pub const VERSION: u32 = 3;
@@ -47,6 +48,9 @@ pub mod keys {
     /// Written by the host at `start` (value "1"): a guest whose spec says `wait_for_start` runs
     /// the process only once this exists.
     pub const START: &str = "data/runx/start";
+    /// Written by the host at `start`, before START, when the guest has a network interface:
+    /// `network::GuestNetwork` as text.
+    pub const NETWORK: &str = "data/runx/network";
 }
 
 /// How the container's root file system reaches the guest.

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
+use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
@@ -12,6 +13,7 @@ use super::Global;
 use runx::container::CreateOptions;
 use runx::log::Log;
 use runx::monitor::Guest;
+use runx::network::NetworkNamespace;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -42,7 +44,9 @@ pub fn run(args: Args, global: &Global, log: &mut Log) -> Result<()> {
         Some(socket) => Some(send_terminal(socket)?),
         None => None,
     };
-    let spawn = |guest: &Guest<'_>, ready: OwnedFd| spawn_monitor(guest, ready, terminal.as_ref());
+    let spawn = |guest: &Guest<'_>, network: &NetworkNamespace, ready: OwnedFd| {
+        spawn_monitor(guest, network, ready, terminal.as_ref())
+    };
     // SIGTERM, SIGINT and SIGHUP (containerd's shim giving up, a user's ^C) are held until the
     // next step of create, which then removes what it made: a signal between two steps would
     // otherwise leave a domain behind.
@@ -101,7 +105,16 @@ fn send_terminal(socket: &Path) -> Result<OwnedFd> {
     Ok(pty.slave)
 }
 
-fn spawn_monitor(guest: &Guest<'_>, ready: OwnedFd, terminal: Option<&OwnedFd>) -> std::io::Result<i32> {
+/// Starts the monitor in the container's network namespace: a new one, the engine's, or (none
+/// in config.json) runx's own.
+fn spawn_monitor(
+    guest: &Guest<'_>,
+    network: &NetworkNamespace,
+    ready: OwnedFd,
+    terminal: Option<&OwnedFd>,
+) -> std::io::Result<i32> {
+    let join = network.open().map_err(std::io::Error::other)?;
+    let new_namespace = *network == NetworkNamespace::New;
     let mut command = Command::new("/proc/self/exe");
     command.args(["monitor", "--domid", &guest.domid.to_string(), "--uuid", guest.uuid]);
     command.args(["--guest", guest.kind.as_str()]);
@@ -116,6 +129,12 @@ fn spawn_monitor(guest: &Guest<'_>, ready: OwnedFd, terminal: Option<&OwnedFd>) 
     unsafe {
         command.pre_exec(move || {
             nix::unistd::setsid()?;
+            if let Some(namespace) = &join {
+                nix::sched::setns(namespace, CloneFlags::CLONE_NEWNET)?;
+            }
+            if new_namespace {
+                nix::sched::unshare(CloneFlags::CLONE_NEWNET)?;
+            }
             nix::fcntl::fcntl(ready_fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
             Ok(())
         });

@@ -21,6 +21,7 @@ use clap::Subcommand;
 use runx::container::Runtime;
 use runx::host_config::HostConfig;
 use runx::log::Log;
+use runx::network::Netlink;
 use runx::state::Store;
 use runx::xen::Xl;
 
@@ -81,7 +82,7 @@ impl Global {
 
     fn runtime_with(&self, host: HostConfig) -> Runtime {
         let root = self.root.clone().unwrap_or_else(|| host.root.clone());
-        Runtime { store: Store::new(&root), host, xen: Box::<Xl>::default() }
+        Runtime { store: Store::new(&root), host, xen: Box::<Xl>::default(), net: Box::<Netlink>::default() }
     }
 }
 pub fn run(command: Command, global: &Global, log: &mut Log) -> Result<ExitCode> {

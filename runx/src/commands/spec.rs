@@ -49,7 +49,9 @@ pub fn run(args: Args) -> Result<()> {
         },
         "linux": {
             "resources": {},
-            "namespaces": [{ "type": "pid" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" }]
+            "namespaces": [
+                { "type": "pid" }, { "type": "network" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" }
+            ]
         }
     });
     std::fs::write(&path, serde_json::to_string_pretty(&spec)? + "\n")

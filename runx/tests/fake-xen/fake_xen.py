@@ -16,7 +16,7 @@ key (/vm/UUID) as libxl writes it. Faults: a file STATE/fail-create makes `xl cr
 file STATE/slow-create holding N makes `xl create` return only N seconds after the domain exists
 (so that a test can kill the runtime in between)."""
 
-import gzip, os, socket, struct, sys, threading, time
+import gzip, os, socket, struct, subprocess, sys, threading, time
 
 XS_DEBUG, XS_DIRECTORY, XS_READ, XS_WATCH, XS_WRITE, XS_RM, XS_WATCH_EVENT, XS_ERROR = 0, 1, 2, 4, 11, 13, 15, 16
 
@@ -116,6 +116,11 @@ class Store:
         dom = Domain(self.next_domid, config)
         self.next_domid += 1
         self.domains[dom.domid] = dom
+        if config.get("vif"):
+            # netback's device for the guest, in the namespace xl runs in (the test's own); its
+            # peer stands in for the guest's end.
+            subprocess.run(["ip", "link", "add", "vif%d.0" % dom.domid, "type", "veth",
+                            "peer", "name", "vifp%d" % dom.domid], check=True)
         self.write("/local/domain/%d/name" % dom.domid, dom.name)
         if config.get("uuid"):
             self.write("/local/domain/%d/vm" % dom.domid, "/vm/" + config["uuid"])
@@ -126,6 +131,8 @@ class Store:
 
     def remove(self, dom):
         self.domains.pop(dom.domid, None)
+        if dom.config.get("vif"):
+            subprocess.run(["ip", "link", "del", "vifp%d" % dom.domid], stderr=subprocess.DEVNULL)
         self.rm("/local/domain/%d" % dom.domid)
         os.close(dom.master)
         os.close(dom.slave)

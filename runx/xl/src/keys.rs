@@ -387,6 +387,7 @@ pub const KEYS: &[XlKey] = &[
     },
     XlKey { name: "pci", doc: "PCI devices (BDF)", access: Access::Profile(&Texts(slot!(devices.pci))) },
     XlKey { name: "disk", doc: "the guest's disks", access: Access::RuntimeList(|d| &d.disks) },
+    XlKey { name: "vif", doc: "the guest's network interfaces", access: Access::RuntimeList(|d| &d.vifs) },
     XlKey { name: "irqs", doc: "host interrupts routed to the guest, e.g. `[ 68, 69 ]`", access: Access::Profile(&Numbers(slot!(devices.irqs))) },
 ];
 

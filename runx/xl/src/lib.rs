@@ -68,6 +68,8 @@ pub struct DomainConfig {
     pub placement: Placement,
     pub devices: Devices,
     pub disks: Vec<String>,
+    /// Network interfaces (`vif`), e.g. `mac=00:16:3e:12:34:56,script=/bin/true`.
+    pub vifs: Vec<String>,
     pub on_poweroff: Option<Action>,
     pub on_reboot: Option<Action>,
     pub on_crash: Option<Action>,
@@ -90,6 +92,7 @@ impl DomainConfig {
             placement: Placement::default(),
             devices: Devices::default(),
             disks: Vec::new(),
+            vifs: Vec::new(),
             on_poweroff: None,
             on_reboot: None,
             on_crash: None,
@@ -147,6 +150,19 @@ mod tests {
         assert!(text.contains("irqs = [ 68, 69, 70 ]\n"), "{text}");
         assert!(text.contains("dtdev = [ \"/axi/timer@ff110000\" ]\n"), "{text}");
         assert!(text.contains("cpus = \"3\"\npool = \"rt\"\n"), "{text}");
+    }
+
+    #[test]
+    fn renders_disks_and_network_interfaces() {
+        let mut cfg = DomainConfig::new("net", GuestType::Pv, "k", 16, 1);
+        cfg.disks = vec!["format=raw, vdev=xvda, access=ro, target=/run/runx/root.img".into()];
+        cfg.vifs = vec!["mac=00:16:3e:0a:58:07,script=/bin/true".into()];
+        let text = cfg.render().unwrap();
+        assert!(
+            text.contains("disk = [ \"format=raw, vdev=xvda, access=ro, target=/run/runx/root.img\" ]\n"),
+            "{text}"
+        );
+        assert!(text.contains("vif = [ \"mac=00:16:3e:0a:58:07,script=/bin/true\" ]\n"), "{text}");
     }
 
     #[test]

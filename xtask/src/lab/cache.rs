@@ -30,7 +30,7 @@ impl Key {
     }
 
     fn hex(&self) -> String {
-        runx_image::hex::encode(&self.0.clone().finalize()[..8])
+        hex::encode(&self.0.clone().finalize()[..8])
     }
 }
 

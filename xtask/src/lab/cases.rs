@@ -78,6 +78,7 @@ pub fn suite(arch: Arch) -> Vec<(Plan, Vec<Case>)> {
                 CONTAINERD_RUNC,
                 runx_runtime::CASE,
                 runx_runtime::RUNC_PARITY,
+                runx_runtime::NETWORK,
                 kernel_images::CASE,
                 debian_image::CASE,
                 runx_guests::CASE,

@@ -83,7 +83,7 @@ fn sha256_file(path: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut file = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     std::io::copy(&mut file, &mut hasher)?;
-    Ok(runx_image::hex::encode(&hasher.finalize()))
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Downloads `packages` for `arch` into the shared download folder, reusing

@@ -31,6 +31,12 @@ const MODULES: &[&str] = &[
     "xenfs",
     "xen-blkback",
     "xen-netback",
+    // The engine's network (CNI's bridge plugin) and runx's redirects between a vif and it.
+    "bridge",
+    "veth",
+    "sch_ingress",
+    "cls_u32",
+    "act_mirred",
     "virtio_pci",
     "9pnet_virtio",
     "9p",

@@ -18,6 +18,9 @@ pub const CASE: Case = Case::builtin("containerd-runx", include_str!("assets/cas
 /// One bundle run by runc and by runx: the process's view of itself must be the same.
 pub const RUNC_PARITY: Case =
     Case::builtin("runc-parity", include_str!("assets/cases/runc-parity.sh"), 300).needing(Need::RUNX_CONTAINERS);
+/// `ctr run --cni`: the engine's network in the guest.
+pub const NETWORK: Case =
+    Case::builtin("network", include_str!("assets/cases/network.sh"), 600).needing(Need::RUNX_CONTAINERS);
 /// Writes the runx-start, runx-vs-runc and runx-state measurements, and CPU lines.
 pub const BENCH: Case =
     Case::builtin("runtime", include_str!("assets/benches/runtime.sh"), 1200).needing(Need::RUNX_CONTAINERS);

@@ -41,7 +41,7 @@ pub(super) fn tree_key(tree: &Path) -> Result<String, GuestImageError> {
         }
         Ok(())
     })?;
-    Ok(crate::hex::encode(&hash.finalize()))
+    Ok(hex::encode(hash.finalize()))
 }
 
 /// An archive of the cache in use: while this lives (it holds a shared flock on the archive),

@@ -70,6 +70,19 @@ bundle() {
         "$3" > "$1/config.json"
 }
 
+# setup_cni: the CNI configuration `ctr run --cni` reads: a bridge (cni0, 10.88.0.1 and fd88::1 in
+# dom0) with host-local addresses. Debian installs the plugins in /usr/lib/cni; ctr looks in
+# /opt/cni/bin.
+setup_cni() {
+    mkdir -p /rootfs/opt/cni /rootfs/etc/cni/net.d
+    ln -sfn /usr/lib/cni /rootfs/opt/cni/bin
+    cat > /rootfs/etc/cni/net.d/10-runx-lab.conflist <<'EOF'
+{"cniVersion": "1.0.0", "name": "runx-lab", "plugins": [{"type": "bridge", "bridge": "cni0", "isGateway": true,
+  "ipMasq": false, "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.0.0/16"}], [{"subnet": "fd88::/64"}]],
+  "routes": [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]}}]}
+EOF
+}
+
 # install_runx: puts the lab's runx, guest kernel and base initramfs where meta-runx installs
 # them on the dom0 disk, and imports the busybox image.
 install_runx() {

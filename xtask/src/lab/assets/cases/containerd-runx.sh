@@ -39,6 +39,12 @@ expect "ctr run -t: exit code" 0 "$rc"
 
 run_bg rx-trap /tmp/trap.out $IMG rx-trap sh -c 'trap "echo trapped TERM; exit 3" TERM; echo ready; while :; do sleep 1; done'
 if wait_for /tmp/trap.out ready 90; then
+    # ctr's spec asks for a network namespace: the task's pid (the monitor) lives in a new one, which
+    # is what `ctr run --cni` would wire, never in dom0's.
+    task_pid=$(in_root ctr task ls | awk '$1 == "rx-trap" { print $2 }')
+    task_ns=$(readlink "/proc/$task_pid/ns/net"); dom0_ns=$(readlink /proc/self/ns/net)
+    if [ -n "$task_ns" ] && [ "$task_ns" != "$dom0_ns" ]; then ok "the monitor lives in a network namespace of its own ($task_ns)"
+    else fail "the monitor (pid $task_pid) is in network namespace [$task_ns], dom0 in [$dom0_ns]"; fi
     in_root ctr task kill -s SIGTERM rx-trap
     wait $bg; rc=$?
     expect "SIGTERM reaches the shell's trap: exit code" 3 "$rc"

@@ -4,8 +4,10 @@
 //! name and uuid), so that whatever point it is killed at, `delete` finds and removes what it
 //! made; and it removes only that: the domain with the uuid it chose, never one found by name.
 
+mod wiring;
+
 use std::fs;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -19,6 +21,7 @@ use crate::guest_kind::{GuestKind, NotForKernel};
 use crate::guest_memory::{self, RootFootprint, TooSmall};
 use crate::host_config::HostConfig;
 use crate::monitor::Guest;
+use crate::network::{NamespaceError, Net, NetError, NetworkNamespace};
 use crate::plan::{self, Boot, PlanError};
 use crate::state::{self, ContainerState, ProcessRef, StateError, Status, Store};
 use crate::xen::{Domain, Xen, XenError};
@@ -43,6 +46,10 @@ pub enum ContainerError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Memory(#[from] TooSmall),
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Network(#[from] NetError),
     #[error("cannot build the guest's images: {0}")]
     Image(#[from] runx_image::guest::GuestImageError),
     #[error("xl config: {0}")]
@@ -77,13 +84,14 @@ pub struct Runtime {
     pub store: Store,
     pub host: HostConfig,
     pub xen: Box<dyn Xen>,
+    pub net: Box<dyn Net>,
 }
 
 /// What `create` needs beyond the id and the bundle.
 pub struct CreateOptions<'a> {
-    /// Starts the monitor of a guest, with the descriptor to report readiness on; returns the
-    /// monitor's pid.
-    pub spawn_monitor: &'a dyn Fn(&Guest<'_>, OwnedFd) -> std::io::Result<i32>,
+    /// Starts the monitor of a guest in the container's network namespace, with the descriptor
+    /// to report readiness on; returns the monitor's pid.
+    pub spawn_monitor: &'a dyn Fn(&Guest<'_>, &NetworkNamespace, OwnedFd) -> std::io::Result<i32>,
     /// Asked between the steps of `create`: a signal that asks it to stop (SIGTERM, SIGINT),
     /// after which it removes what it made and fails.
     pub interrupted: &'a dyn Fn() -> Option<i32>,
@@ -120,6 +128,7 @@ impl Runtime {
         let bundle = Bundle::load(bundle)?;
         let name = self.store.domain_name(&id);
         let mut plan = plan::plan(&bundle, &self.host, &name)?;
+        plan.network.open()?;
         let uuid = new_uuid()?;
         plan.domain.uuid = Some(uuid.clone());
         let guest = match plan.boot {
@@ -148,6 +157,9 @@ impl Runtime {
             created_paused: guest.created_paused(self.host.boot_on_create),
             creator: ProcessRef::current(),
             packed_archive: None,
+            network: plan.network.clone(),
+            vif: !plan.domain.vifs.is_empty(),
+            wired: None,
             created: crate::log::now_rfc3339(),
             owner: owner(),
             annotations: bundle.annotations(),
@@ -206,7 +218,8 @@ impl Runtime {
         let (ready_read, ready_write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| monitor_error(e.to_string()))?;
         let guest = Guest { name: &state.domain_name, domid: state.domid, uuid: &state.uuid, kind: state.guest };
-        let pid = (options.spawn_monitor)(&guest, ready_write).map_err(|e| monitor_error(e.to_string()))?;
+        let pid =
+            (options.spawn_monitor)(&guest, &state.network, ready_write).map_err(|e| monitor_error(e.to_string()))?;
         state.pid = pid;
         state.pid_start_time = state::process_start_time(pid).unwrap_or(0);
         self.store.save(state)?;
@@ -217,6 +230,10 @@ impl Runtime {
             return Err(monitor_error(why));
         }
         step()?;
+        if state.vif {
+            self.adopt_vif(state)?;
+            step()?;
+        }
         state.status = Status::Created;
         state.creator = None;
         // The archive is the cache's now: a later start of the same image uses it.
@@ -229,6 +246,12 @@ impl Runtime {
     /// (only the one with its uuid), an archive its unfinished create added to the cache, and its
     /// folder.
     fn tear_down(&self, id: &ContainerId, state: &ContainerState) -> Result<(), ContainerError> {
+        if let Some(interface) = &state.wired {
+            // Best effort: the engine removes the interface, and with it this, on its own teardown.
+            if let Some(namespace) = self.namespace_left(state) {
+                let _ = self.net.unwire(namespace.as_fd(), interface);
+            }
+        }
         let domid = match state.domid {
             0 => self.xen.find(&state.uuid)?,
             domid => Some(domid),
@@ -336,6 +359,9 @@ impl Runtime {
             Status::Created => {}
             Status::Stopped => return Err(ContainerError::NotRunning),
             other => return Err(ContainerError::WrongState { action: "start", id: state.id, status: other.as_str() }),
+        }
+        if state.vif {
+            self.wire(&mut state)?;
         }
         let domain = Domain { domid: state.domid, uuid: &state.uuid };
         if let Some((key, value)) = state.guest.start_request(state.domid) {
@@ -454,241 +480,4 @@ fn owner() -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::panic::{catch_unwind, AssertUnwindSafe};
-
-    use super::*;
-    use crate::xen::memory::{Killed, MemoryXen};
-
-    /// A state root, a bundle and a host config in a folder of their own, on an in-memory Xen.
-    struct Lab {
-        dir: PathBuf,
-        xen: MemoryXen,
-        runtime: Runtime,
-    }
-
-    impl Lab {
-        fn new(tag: &str) -> Self {
-            // Tests run in parallel and some make labs with the same tag.
-            static SERIAL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-            let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let dir = std::env::temp_dir().join(format!("runx-container-{tag}-{}-{serial}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(dir.join("bundle/rootfs/bin")).unwrap();
-            fs::write(dir.join("bundle/rootfs/bin/app"), b"#!/bin/sh\n").unwrap();
-            let config = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["/bin/app"],"cwd":"/","user":{"uid":0,"gid":0}}}"#;
-            fs::write(dir.join("bundle/config.json"), config).unwrap();
-            fs::write(dir.join("kernel"), b"kernel").unwrap();
-            fs::write(dir.join("initramfs.cpio"), b"").unwrap();
-            let host = HostConfig {
-                kernel: dir.join("kernel"),
-                initramfs: dir.join("initramfs.cpio"),
-                ..HostConfig::default()
-            };
-            let xen = MemoryXen::default();
-            let runtime = Runtime { store: Store::new(&dir.join("root")), host, xen: Box::new(xen.clone()) };
-            Self { dir, xen, runtime }
-        }
-
-        /// `create`, with `interrupt` deciding at each step whether a stop signal came.
-        fn create_with(
-            &self,
-            id: &str,
-            interrupt: &dyn Fn(usize) -> Option<i32>,
-        ) -> Result<ContainerState, ContainerError> {
-            let xen = self.xen.clone();
-            let spawn = move |guest: &Guest<'_>, ready: OwnedFd| xen.spawn_monitor(guest.domid, ready);
-            let steps = std::cell::Cell::new(0);
-            let interrupted = || {
-                steps.set(steps.get() + 1);
-                interrupt(steps.get() - 1)
-            };
-            let options = CreateOptions { spawn_monitor: &spawn, interrupted: &interrupted };
-            self.runtime.create(id, &self.dir.join("bundle"), &options)
-        }
-
-        fn create(&self, id: &str) -> Result<ContainerState, ContainerError> {
-            self.create_with(id, &|_| None)
-        }
-
-        /// Only the admin's domains are left, no container state, and the archive cache holds no
-        /// more than what finished creates packed.
-        fn assert_left(&self, admin: &[u32], cached: usize, when: &str) {
-            let domids: Vec<u32> = self.xen.domains().into_keys().collect();
-            assert_eq!(domids, admin, "{when}: domains left");
-            assert!(self.runtime.store.ids().unwrap().is_empty(), "{when}: state left");
-            let names = |dir: PathBuf| -> Vec<String> {
-                fs::read_dir(dir)
-                    .into_iter()
-                    .flatten()
-                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                    .collect()
-            };
-            let root = names(self.dir.join("root"));
-            assert!(root.iter().all(|n| n == ".archive-cache"), "{when}: {root:?} left in the state root");
-            let cache = names(self.runtime.store.archive_cache_dir());
-            assert_eq!(cache.len(), cached, "{when}: {cache:?} in the archive cache");
-        }
-    }
-
-    impl Drop for Lab {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.dir);
-        }
-    }
-
-    /// How many calls to Xen a create makes.
-    fn calls_of_a_create() -> usize {
-        let lab = Lab::new("probe");
-        lab.create("probe").unwrap();
-        let calls = lab.xen.calls();
-        assert!(calls >= 3, "create made only {calls} calls to Xen");
-        calls
-    }
-
-    #[test]
-    fn a_container_runs_through_its_lifecycle_on_its_own_domain() {
-        let lab = Lab::new("lifecycle");
-        let state = lab.create("web").unwrap();
-        assert_eq!(state.status, Status::Created);
-        let domain = &lab.xen.domains()[&state.domid];
-        assert_eq!((domain.name.as_str(), domain.uuid.as_str()), (state.domain_name.as_str(), state.uuid.as_str()));
-        assert!(state.domain_name.ends_with("-web"), "{}", state.domain_name);
-        lab.runtime.start("web").unwrap();
-        assert_eq!(
-            lab.xen.key(&runx_launch::keys::of_domain(state.domid, runx_launch::keys::START)).as_deref(),
-            Some("1")
-        );
-        lab.runtime.kill("web", 15).unwrap();
-        assert_eq!(
-            lab.xen.key(&runx_launch::keys::of_domain(state.domid, runx_launch::keys::SIGNAL)).as_deref(),
-            Some("15")
-        );
-        lab.runtime.kill("web", 37).unwrap();
-        assert!(matches!(lab.runtime.delete("web", false), Err(ContainerError::NotStopped { .. })));
-        lab.runtime.delete("web", true).unwrap();
-        lab.assert_left(&[], 1, "after delete");
-    }
-
-    #[test]
-    fn a_failed_create_never_destroys_a_domain_it_did_not_make() {
-        let lab = Lab::new("taken");
-        // An admin's VM that has the very name runx would give the container's domain.
-        let name = lab.runtime.store.domain_name(&ContainerId::parse("web").unwrap());
-        let admin = lab.xen.add_domain(&name);
-        let err = lab.create("web").unwrap_err().to_string();
-        assert!(err.contains("already exists"), "{err}");
-        lab.assert_left(&[admin], 0, "after the failed create");
-        lab.runtime.delete("web", true).unwrap_err();
-        assert_eq!(lab.xen.domains().len(), 1, "delete --force of a container that does not exist");
-    }
-
-    #[test]
-    fn numeric_ids_never_address_another_domain() {
-        let lab = Lab::new("numeric");
-        let admin = lab.xen.add_domain("admin-vm");
-        let id = admin.to_string();
-        let state = lab.create(&id).unwrap();
-        assert_ne!(state.domid, admin);
-        lab.runtime.start(&id).unwrap();
-        lab.runtime.kill(&id, Signal::SIGKILL as i32).unwrap();
-        assert_eq!(lab.xen.domains().into_keys().collect::<Vec<_>>(), [admin]);
-        lab.runtime.delete(&id, true).unwrap();
-        lab.assert_left(&[admin], 1, "after delete");
-    }
-
-    #[test]
-    fn a_domain_whose_uuid_changed_is_not_touched() {
-        let lab = Lab::new("recycled");
-        let state = lab.create("web").unwrap();
-        // The domain went and its domid came to another domain (xl reuses domids in the end).
-        lab.runtime.xen.destroy_domid(state.domid).unwrap();
-        lab.xen.write(&runx_launch::keys::of_domain(state.domid, "vm"), "/vm/someone-else").unwrap();
-        lab.xen.write(&runx_launch::keys::of_domain(state.domid, "name"), "someone-else").unwrap();
-        let err = lab.runtime.kill("web", 15);
-        assert!(matches!(err, Err(ContainerError::NotRunning) | Err(ContainerError::Signal { .. })), "{err:?}");
-        assert!(lab.xen.key(&runx_launch::keys::of_domain(state.domid, runx_launch::keys::SIGNAL)).is_none());
-    }
-
-    #[test]
-    fn xen_failing_at_any_step_of_create_leaves_nothing_and_the_id_free() {
-        let calls = calls_of_a_create();
-        for n in 0..calls {
-            let lab = Lab::new(&format!("fault{n}"));
-            lab.xen.fail_at(n);
-            let err =
-                lab.create("web").err().unwrap_or_else(|| panic!("create succeeded with Xen failing at call {n}"));
-            assert!(err.to_string().contains(&format!("injected fault at call {n}")), "{err}");
-            lab.assert_left(&[], 0, &format!("xen failing at call {n}"));
-            lab.xen.clear_faults();
-            lab.create("web").unwrap_or_else(|e| panic!("create after a fault at call {n}: {e}"));
-            lab.runtime.delete("web", true).unwrap();
-        }
-    }
-
-    #[test]
-    fn a_create_killed_at_any_step_is_cleaned_up_by_delete_force() {
-        let kill = |lab: &Lab, at: &str, create: &dyn Fn() -> Result<ContainerState, ContainerError>| {
-            match catch_unwind(AssertUnwindSafe(create)) {
-                Err(payload) if payload.is::<Killed>() => {}
-                Err(payload) => std::panic::resume_unwind(payload),
-                Ok(_) => panic!("create finished though it was killed {at}"),
-            }
-            lab.xen.clear_faults();
-            lab.runtime.delete("web", true).unwrap_or_else(|e| panic!("delete --force after a kill {at}: {e}"));
-            lab.assert_left(&[], 0, &format!("killed {at}"));
-            lab.create("web").unwrap_or_else(|e| panic!("create after a kill {at}: {e}"));
-            lab.runtime.delete("web", true).unwrap();
-        };
-        for n in 0..calls_of_a_create() {
-            let lab = Lab::new(&format!("kill{n}"));
-            lab.xen.kill_at(n);
-            kill(&lab, &format!("at Xen call {n}"), &|| lab.create("web"));
-        }
-        for step in 0..steps_of_a_create() {
-            let lab = Lab::new(&format!("killstep{step}"));
-            let at_step = |n: usize| -> Option<i32> {
-                if n == step {
-                    std::panic::resume_unwind(Box::new(Killed));
-                }
-                None
-            };
-            kill(&lab, &format!("at step {step}"), &|| lab.create_with("web", &at_step));
-        }
-    }
-
-    /// How many steps (between which a signal is looked for) a create has.
-    fn steps_of_a_create() -> usize {
-        let lab = Lab::new("steps");
-        let steps = std::cell::Cell::new(0);
-        lab.create_with("probe", &|n| {
-            steps.set(n + 1);
-            None
-        })
-        .unwrap();
-        assert!(steps.get() >= 4, "create has only {} steps", steps.get());
-        steps.get()
-    }
-
-    #[test]
-    fn a_stop_signal_at_any_step_of_create_rolls_it_back() {
-        for step in 0..steps_of_a_create() {
-            let lab = Lab::new(&format!("signal{step}"));
-            match lab.create_with("web", &|n| (n == step).then_some(Signal::SIGTERM as i32)) {
-                Ok(_) => panic!("create finished though SIGTERM came at step {step}"),
-                Err(ContainerError::Interrupted { signal: 15, .. }) => {}
-                Err(e) => panic!("a stop signal at step {step}: {e}"),
-            }
-            lab.assert_left(&[], 0, &format!("SIGTERM at step {step}"));
-        }
-    }
-
-    #[test]
-    fn a_domain_left_by_a_failed_xl_create_is_removed() {
-        let lab = Lab::new("halfbuilt");
-        lab.xen.create_fails_after_building();
-        let err = lab.create("web").unwrap_err().to_string();
-        assert!(err.contains("unable to add disk devices"), "{err}");
-        lab.assert_left(&[], 0, "after the failed create");
-    }
-}
+mod tests;
