@@ -32,9 +32,10 @@ do_install() {
 }
 
 # The guest kernel and initramfs are the runtime's defaults (/usr/lib/runx/kernel and
-# /usr/lib/runx/initramfs.cpio); xl starts the guests; mkfs.ext4 builds disk-mode roots.
+# /usr/lib/runx/initramfs.cpio); xl starts the guests; mkfs.ext4 builds disk-mode roots, which
+# xl hands to blkback through Xen's block hotplug script and a loop device (docs/runtime.md).
 RDEPENDS:${PN} = "runx-guest-initramfs runx-guest-kernel xen-tools-xl"
-RRECOMMENDS:${PN} = "e2fsprogs-mke2fs"
+RRECOMMENDS:${PN} = "e2fsprogs-mke2fs xen-tools-scripts-block util-linux-losetup util-linux-flock"
 # meta-virtualization's own recipe named runx (RunX v1.0) needs the vmsep distro feature and is
 # skipped otherwise; a distro that enables vmsep picks this one with
 # PREFERRED_RPROVIDER_runx = "runx-oci" (docs/yocto.md).
