@@ -83,8 +83,8 @@ took=$(($(now_ms) - start_ms))
 expect "disk root: exit code" 0 "$rc"
 contains "disk root: output on ctr's stdout" "hello from a disk" "$out"
 contains "disk root: / is the ext4 disk blkback serves" "/dev/xvda / ext4" "$out"
-[ "$took" -lt 60000 ] && ok "disk root: ctr run took $took ms (under 60 s)" \
-    || fail "disk root: ctr run took $took ms (60 s allowed)"
+# A record, not a check: performance is measured by `cargo xtask bench`.
+ok "disk root: ctr run took $took ms"
 [ "$rc" = 0 ] || tail -20 /rootfs/var/log/xen/xen-hotplug.log
 expect "disk root: no loop device left" "" "$(in_root losetup -a)"
 no_leftovers "after a disk root"
