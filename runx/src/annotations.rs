@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use runx_launch::{RootfsMode, MIN_MEMORY_MIB};
 
 pub use runx_launch::annotations::{
-    ALL as KNOWN, ENV_KERNEL, ENV_RAMDISK, KERNEL, MEMORY, PREFIX, PROFILE, RAMDISK, ROOTFS, VCPUS,
+    ALL as KNOWN, ENV_KERNEL, ENV_RAMDISK, KERNEL, MEMORY, NETWORK, PREFIX, PROFILE, RAMDISK, ROOTFS, VCPUS,
 };
 
 /// All of them: an admin narrows the list in `allowed_annotations`.
@@ -35,6 +35,8 @@ pub struct Requests {
     pub memory_mib: Option<u64>,
     pub vcpus: Option<u32>,
     pub profiles: Vec<String>,
+    /// Whether the guest gets a vif (`io.runx.network`); None: its kind decides.
+    pub vif: Option<bool>,
 }
 
 impl Requests {
@@ -92,6 +94,13 @@ impl Requests {
                         Some(value.parse().ok().filter(|&v| v >= 1).ok_or_else(|| invalid("use a count, at least 1"))?)
                 }
                 PROFILE => requests.profiles = value.split(',').map(|p| p.trim().to_owned()).collect(),
+                NETWORK => {
+                    requests.vif = Some(match value.as_str() {
+                        "vif" => true,
+                        "none" => false,
+                        _ => return Err(invalid("use vif or none")),
+                    })
+                }
                 _ => unreachable!("KNOWN lists every key matched here"),
             }
         }
@@ -129,7 +138,11 @@ mod tests {
         assert_eq!(r.memory_mib, Some(48));
         assert_eq!(r.rootfs, Some(RootfsMode::Disk));
         assert_eq!(r.kernel.as_deref(), Some("/boot/Image"));
-        assert_eq!(r.vcpus, None);
+        assert_eq!((r.vcpus, r.vif), (None, None));
+        let r = Requests::parse(&map(&[(NETWORK, "vif")]), &[], &all()).unwrap();
+        assert_eq!(r.vif, Some(true));
+        let err = Requests::parse(&map(&[(NETWORK, "bridge")]), &[], &all()).unwrap_err().to_string();
+        assert!(err.contains("use vif or none"), "{err}");
     }
 
     #[test]

@@ -45,7 +45,8 @@ pub enum PlanError {
 }
 
 /// The guest's vif: runx moves its backend into the container's namespace and wires it itself
-/// (`network`), so xl's hotplug script is one that does nothing and succeeds.
+/// (`network`), so xl's hotplug script is one that does nothing and succeeds. runx-init guests
+/// get one by default, containers with their own kernel with `io.runx.network=vif`.
 const VIF: &str = "script=/bin/true";
 
 /// What boots in the guest.
@@ -159,7 +160,8 @@ pub fn plan(bundle: &Bundle, host: &HostConfig, name: &str) -> Result<Plan, Plan
     }
     let memory_is_default = memory_mib.is_none() && admin.iter().all(|f| f.memory_mib.is_none());
     let network = NetworkNamespace::of(&bundle.spec);
-    if network != NetworkNamespace::Host && matches!(boot, Boot::Init { .. }) {
+    let wants_vif = requests.vif.unwrap_or(matches!(boot, Boot::Init { .. }));
+    if network != NetworkNamespace::Host && wants_vif {
         domain.vifs.push(VIF.to_owned());
     }
     Ok(Plan { domain, boot, network, memory_is_default })
@@ -245,6 +247,36 @@ mod tests {
         // No overflow in u64, but more vcpus than a guest's count holds.
         let r = resources(r#"{"cpu":{"quota":4294967296,"period":1}}"#);
         assert!(Limits::from_resources(Some(&r)).is_err());
+    }
+
+    /// A bundle in a namespace of its own, with `annotations`; plans it.
+    fn plan_with(tag: &str, annotations: &str) -> Plan {
+        let dir = std::env::temp_dir().join(format!("runx-plan-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("rootfs/boot")).unwrap();
+        std::fs::write(dir.join("rootfs/boot/k"), b"kernel").unwrap();
+        std::fs::write(dir.join("kernel"), b"kernel").unwrap();
+        std::fs::write(dir.join("initramfs.cpio"), b"").unwrap();
+        let config = format!(
+            r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},"annotations":{annotations},
+            "process":{{"args":["/bin/app"],"cwd":"/","user":{{"uid":0,"gid":0}}}},
+            "linux":{{"namespaces":[{{"type":"network"}}]}}}}"#
+        );
+        std::fs::write(dir.join("config.json"), config).unwrap();
+        let host =
+            HostConfig { kernel: dir.join("kernel"), initramfs: dir.join("initramfs.cpio"), ..HostConfig::default() };
+        let plan = plan(&Bundle::load(&dir).unwrap(), &host, "guest");
+        std::fs::remove_dir_all(&dir).unwrap();
+        plan.unwrap()
+    }
+
+    #[test]
+    fn a_guest_in_a_namespace_gets_a_vif_as_its_kind_or_annotation_says() {
+        assert_eq!(plan_with("init", "{}").domain.vifs, [VIF]);
+        assert!(plan_with("none", r#"{"io.runx.network":"none"}"#).domain.vifs.is_empty());
+        assert!(plan_with("kernel", r#"{"io.runx.kernel":"/boot/k"}"#).domain.vifs.is_empty());
+        let asked = plan_with("kernelvif", r#"{"io.runx.kernel":"/boot/k","io.runx.network":"vif"}"#);
+        assert_eq!(asked.domain.vifs, [VIF]);
     }
 
     #[test]

@@ -32,13 +32,15 @@ do_install() {
 }
 
 # The guest kernel and initramfs are the runtime's defaults (/usr/lib/runx/kernel and
-# /usr/lib/runx/initramfs.cpio); xl starts the guests; mkfs.ext4 builds disk-mode roots.
+# /usr/lib/runx/initramfs.cpio); xl starts the guests; mkfs.ext4 builds disk-mode roots, which
+# xl hands to blkback through Xen's block hotplug script and a loop device (docs/runtime.md).
 RDEPENDS:${PN} = "runx-guest-initramfs runx-guest-kernel xen-tools-xl"
-# mke2fs for the disk root mode; for containers on the engine's network (docs/network.md): the
-# CNI plugins (meta-virtualization's cni), and the kernel's netback, bridge, veth and the tc
-# pieces runx's redirects use. runx speaks netlink itself: no iproute2 or tc binary, and no Xen
-# network hotplug scripts (its vifs run /bin/true).
-RRECOMMENDS:${PN} = "e2fsprogs-mke2fs cni kernel-module-xen-netback kernel-module-bridge kernel-module-veth \
+# Disk roots: mke2fs, and Xen's block script with what it runs. Containers on the engine's
+# network (docs/network.md): the CNI plugins (meta-virtualization's cni), and the kernel's
+# netback, bridge, veth and the tc pieces runx's redirects use. runx speaks netlink itself: no
+# iproute2 or tc binary, and no Xen network hotplug scripts (its vifs run /bin/true).
+RRECOMMENDS:${PN} = "e2fsprogs-mke2fs xen-tools-scripts-block util-linux-losetup util-linux-flock \
+                     cni kernel-module-xen-netback kernel-module-bridge kernel-module-veth \
                      kernel-module-sch-ingress kernel-module-cls-u32 kernel-module-act-mirred"
 # meta-virtualization's own recipe named runx (RunX v1.0) needs the vmsep distro feature and is
 # skipped otherwise; a distro that enables vmsep picks this one with

@@ -19,6 +19,9 @@ pub const MEMORY: &str = "io.runx.memory";
 pub const VCPUS: &str = "io.runx.vcpus";
 /// Named profiles (comma-separated) from the host's `profiles_dir`.
 pub const PROFILE: &str = "io.runx.profile";
+/// `vif` or `none`: whether a guest in a network namespace gets a vif wired to it (runx-init
+/// guests do by default, containers with their own kernel do not).
+pub const NETWORK: &str = "io.runx.network";
 
 /// Every annotation runx knows.
-pub const ALL: &[&str] = &[KERNEL, RAMDISK, ROOTFS, MEMORY, VCPUS, PROFILE];
+pub const ALL: &[&str] = &[KERNEL, RAMDISK, ROOTFS, MEMORY, VCPUS, PROFILE, NETWORK];

@@ -47,6 +47,8 @@ if wait_for /tmp/web.out ready 180; then
     out=$(in_root ctr run --rm $CNI $IMG rx-client sh -c "$GET 10.88.0.1 8080; $GET $ip 80" 2>&1)
     contains "a guest fetches dom0's page" "hello from dom0" "$out"
     contains "a guest fetches another guest's page" "hello from the guest" "$out"
+    out=$(in_root ctr run --rm --cni $IMG rx-runc sh -c "$GET $ip 80" 2>&1 | tail -1)
+    expect "a runc container on the same bridge fetches the guest's page" "hello from the guest" "$out"
     in_root ctr task kill -s SIGKILL rx-web
     wait $web
 else
