@@ -21,6 +21,8 @@ pub mod network;
 pub mod plan;
 pub mod profile;
 pub mod state;
+pub mod stats;
+pub mod update;
 pub mod vm;
 pub mod xen;
 

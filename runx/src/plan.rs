@@ -178,17 +178,18 @@ fn init_cmdline(base: &str) -> String {
 }
 
 /// What `linux.resources` asks of the guest.
+/// `runx update` reads them the same way.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Limits {
-    memory_mib: Option<u64>,
-    vcpus: Option<u32>,
+pub(crate) struct Limits {
+    pub memory_mib: Option<u64>,
+    pub vcpus: Option<u32>,
     /// Percent of one CPU, from quota/period.
-    cap: Option<u32>,
-    cpus: Option<String>,
+    pub cap: Option<u32>,
+    pub cpus: Option<String>,
 }
 
 impl Limits {
-    fn from_resources(resources: Option<&LinuxResources>) -> Result<Self, PlanError> {
+    pub(crate) fn from_resources(resources: Option<&LinuxResources>) -> Result<Self, PlanError> {
         let mut limits = Limits::default();
         let Some(resources) = resources else { return Ok(limits) };
         if let Some(limit) = resources.memory().as_ref().and_then(|m| m.limit()).filter(|&l| l > 0) {

@@ -9,6 +9,7 @@ mod network;
 mod process;
 mod setup;
 mod terminal;
+mod vcpus;
 
 use std::os::fd::AsFd;
 use std::process::ExitCode;
@@ -105,6 +106,7 @@ fn reap(child: Pid) -> Option<Outcome> {
 fn handle_event(store: &mut Xenstore, child: Pid) {
     match store.next_event() {
         Ok(path) if path == keys::SIGNAL => forward_signal(store, child),
+        Ok(path) if path.starts_with(vcpus::KEYS) => vcpus::follow(store, &path),
         Ok(_) => {}
         Err(e) => eprintln!("runx-init: xenstore: {e}"),
     }
@@ -254,6 +256,9 @@ fn run(mut store: Option<&mut Xenstore>) -> Outcome {
         }
         if let Err(e) = store.watch(keys::SIGNAL, "signal") {
             eprintln!("runx-init: cannot watch {}: {e}: signals from the host will not arrive", keys::SIGNAL);
+        }
+        if let Err(e) = store.watch(vcpus::KEYS, "vcpus") {
+            eprintln!("runx-init: cannot watch {}: {e}: vcpus the host brings online stay offline", vcpus::KEYS);
         }
     }
     let outcome = supervise(child, &mut sigchld, store, relay);

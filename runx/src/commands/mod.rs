@@ -2,6 +2,7 @@
 
 mod create;
 mod delete;
+mod events;
 mod features;
 mod kill;
 mod list;
@@ -12,6 +13,7 @@ mod spec;
 mod start;
 mod state;
 mod unsupported;
+mod update;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,8 +58,12 @@ pub enum Command {
     Spec(spec::Args),
     /// Not supported: a runx guest has no agent to start a second process in.
     Exec(unsupported::Args),
-    /// Not supported: a running domain's memory and vcpus stay as created.
-    Update(unsupported::Args),
+    /// Change a running container's memory, vcpus and pinning, within what its domain was
+    /// created with.
+    Update(Box<update::Args>),
+    /// Print what Xen counts for a container (CPU time, memory, its vif's traffic) as runc's
+    /// stats JSON, every --interval or once with --stats.
+    Events(events::Args),
     /// Internal: the monitor process that `create` starts.
     #[command(hide = true)]
     Monitor(monitor::Args),
@@ -110,10 +116,8 @@ pub fn run(command: Command, global: &Global, log: &mut Log) -> Result<ExitCode>
         Command::Exec(_) => {
             unsupported::run("exec", "a runx container is a Xen guest without an agent: run a second container instead")
         }
-        Command::Update(_) => unsupported::run(
-            "update",
-            "a runx guest keeps the memory and vcpus it was created with: recreate the container",
-        ),
+        Command::Update(args) => update::run(*args, global),
+        Command::Events(args) => events::run(args, global),
         Command::Monitor(args) => return monitor::run(args),
     }
     .map(|()| ExitCode::SUCCESS)

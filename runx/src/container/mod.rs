@@ -4,6 +4,7 @@
 //! name and uuid), so that whatever point it is killed at, `delete` finds and removes what it
 //! made; and it removes only that: the domain with the uuid it chose, never one found by name.
 
+mod usage;
 mod wiring;
 
 use std::fs;
@@ -56,6 +57,8 @@ pub enum ContainerError {
     XlConfig(#[from] runx_xl::XlError),
     #[error(transparent)]
     Xen(#[from] XenError),
+    #[error(transparent)]
+    Update(#[from] crate::update::UpdateError),
     #[error("container not running")]
     NotRunning,
     #[error("cannot {action} container {id} in state {status}")]

@@ -327,3 +327,37 @@ fn a_domain_left_by_a_failed_xl_create_is_removed() {
     assert!(err.contains("unable to add disk devices"), "{err}");
     lab.assert_left(&[], 0, "after the failed create");
 }
+
+#[test]
+fn a_running_containers_domain_is_counted_and_resized_within_its_maximum() {
+    let lab = Lab::new("usage");
+    let state = lab.create("web").unwrap();
+    lab.runtime.start("web").unwrap();
+    let stats = serde_json::to_value(lab.runtime.stats("web").unwrap()).unwrap();
+    assert_eq!(stats["cpu"]["usage"]["total"], 2_000_000_000u64);
+    assert_eq!(stats["memory"]["usage"]["usage"], 256u64 << 20);
+
+    let resources = |json: &str| serde_json::from_str::<oci_spec::runtime::LinuxResources>(json).unwrap();
+    lab.runtime
+        .update("web", &resources(r#"{"memory":{"limit":134217728},"cpu":{"quota":100000,"period":100000}}"#))
+        .unwrap();
+    let domain = &lab.xen.domains()[&state.domid];
+    assert_eq!((domain.usage.memory_kib, domain.usage.vcpus_online, domain.cap), (128 << 10, 1, Some(100)));
+    let err = lab.runtime.update("web", &resources(r#"{"memory":{"limit":1073741824}}"#)).unwrap_err().to_string();
+    assert!(err.contains("over the 256 MiB the domain was created with"), "{err}");
+    assert_eq!(lab.xen.domains()[&state.domid].usage.memory_kib, 128 << 10, "a refused update changes nothing");
+
+    lab.runtime.delete("web", true).unwrap();
+    assert!(matches!(lab.runtime.stats("web"), Err(ContainerError::State(_))));
+}
+
+#[test]
+fn a_domain_that_is_no_longer_runx_is_never_resized() {
+    let lab = Lab::new("usage-recycled");
+    let state = lab.create("web").unwrap();
+    lab.xen.write(&runx_launch::keys::of_domain(state.domid, "vm"), "/vm/someone-else").unwrap();
+    let resources = serde_json::from_str(r#"{"memory":{"limit":134217728}}"#).unwrap();
+    assert!(lab.runtime.update("web", &resources).is_err());
+    assert_eq!(lab.xen.domains()[&state.domid].usage.memory_kib, 256 << 10);
+    assert!(matches!(lab.runtime.stats("web"), Err(ContainerError::NotRunning)));
+}

@@ -4,6 +4,7 @@
 //! tc redirects both ways, so that the guest stands in for the engine's interface
 //! (docs/network.md). Everything runx asks of the network goes through `Net`.
 
+mod counters;
 mod guest;
 #[cfg(test)]
 pub mod memory;
@@ -13,6 +14,7 @@ mod netlink;
 use std::net::IpAddr;
 use std::os::fd::BorrowedFd;
 
+pub use counters::{guest_counters, Counters};
 pub use guest::{plan_guest, Facts, MAX_VIF_MTU};
 pub use namespace::{NamespaceError, NetworkNamespace};
 pub use netlink::Netlink;

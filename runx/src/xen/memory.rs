@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use runx_launch::keys;
 
-use super::{vm_path, ConsoleRing, DomainState, Watch, Xen, XenError};
+use super::{vm_path, Adjustment, ConsoleRing, DomainState, DomainUsage, Watch, Xen, XenError};
 
 /// The unwind payload of a simulated kill.
 #[derive(Debug)]
@@ -26,6 +26,10 @@ pub struct FakeDomain {
     pub name: String,
     pub uuid: String,
     pub paused: bool,
+    /// As created: 256 MiB and 2 vcpus, both online, each with a second of CPU time.
+    pub usage: DomainUsage,
+    pub cap: Option<u32>,
+    pub pinned: Option<String>,
 }
 
 #[derive(Default)]
@@ -106,7 +110,15 @@ impl MemoryXen {
         let mut inner = self.0.borrow_mut();
         let domid = inner.next_domid;
         inner.next_domid += 1;
-        inner.domains.insert(domid, FakeDomain { name: name.to_owned(), uuid: uuid.to_owned(), paused });
+        let usage = DomainUsage {
+            vcpu_time_ns: vec![1_000_000_000; 2],
+            vcpus_online: 2,
+            memory_kib: 256 << 10,
+            max_memory_kib: 256 << 10,
+        };
+        let domain =
+            FakeDomain { name: name.to_owned(), uuid: uuid.to_owned(), paused, usage, cap: None, pinned: None };
+        inner.domains.insert(domid, domain);
         inner.store.insert(keys::of_domain(domid, "name"), name.to_owned());
         inner.store.insert(keys::of_domain(domid, "vm"), vm_path(uuid));
         domid
@@ -191,6 +203,25 @@ impl Xen for MemoryXen {
     fn state_domid(&self, domid: u32) -> Result<Option<DomainState>, XenError> {
         self.call("xl list")?;
         Ok(self.0.borrow().domains.get(&domid).map(|d| DomainState { paused: d.paused, ended: None, dying: false }))
+    }
+
+    fn usage_domid(&self, domid: u32) -> Result<Option<DomainUsage>, XenError> {
+        self.call("xl list")?;
+        Ok(self.0.borrow().domains.get(&domid).map(|d| d.usage.clone()))
+    }
+
+    fn adjust_domid(&self, domid: u32, adjustment: &Adjustment) -> Result<(), XenError> {
+        self.call("xl adjust")?;
+        self.gone(domid)?;
+        let mut inner = self.0.borrow_mut();
+        let domain = inner.domains.get_mut(&domid).expect("checked");
+        match adjustment {
+            Adjustment::MemoryMib(mib) => domain.usage.memory_kib = mib << 10,
+            Adjustment::Vcpus(count) => domain.usage.vcpus_online = *count,
+            Adjustment::CapPercent(cap) => domain.cap = Some(*cap),
+            Adjustment::Pin(cpus) => domain.pinned = Some(cpus.clone()),
+        }
+        Ok(())
     }
 
     fn read(&self, path: &str) -> Result<Option<String>, XenError> {

@@ -59,6 +59,30 @@ pub struct Domain<'a> {
     pub uuid: &'a str,
 }
 
+/// What Xen counts for a running domain (`runx events --stats`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainUsage {
+    /// CPU time of each vcpu the domain has, online or not, in nanoseconds.
+    pub vcpu_time_ns: Vec<u64>,
+    pub vcpus_online: u32,
+    /// The memory the domain has now, and the most it may have (`maxmem`), in KiB.
+    pub memory_kib: u64,
+    pub max_memory_kib: u64,
+}
+
+/// A change to a running domain's resources (`runx update`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Adjustment {
+    /// The guest's memory target: its balloon driver gives back or takes up the difference.
+    MemoryMib(u64),
+    /// How many of the domain's vcpus are online.
+    Vcpus(u32),
+    /// The scheduler's cap, in percent of one CPU.
+    CapPercent(u32),
+    /// The physical CPUs all vcpus may run on (xl's `cpus` syntax).
+    Pin(String),
+}
+
 /// A xenstore connection that delivers watch events, for the monitor's poll loop.
 pub trait Watch {
     /// The descriptor to poll for events.
@@ -90,6 +114,9 @@ pub trait Xen {
     fn read(&self, path: &str) -> Result<Option<String>, XenError>;
     fn write(&self, path: &str, value: &str) -> Result<(), XenError>;
     fn directory(&self, path: &str) -> Result<Vec<String>, XenError>;
+    /// What Xen counts for the domain, or None when there is no such domain.
+    fn usage_domid(&self, domid: u32) -> Result<Option<DomainUsage>, XenError>;
+    fn adjust_domid(&self, domid: u32, adjustment: &Adjustment) -> Result<(), XenError>;
     /// A connection of its own for watches.
     fn watcher(&self) -> io::Result<Box<dyn Watch>>;
     /// The console ring of a guest, mapped read-only.
@@ -136,6 +163,19 @@ pub trait Xen {
             return Ok(None);
         }
         self.state_domid(domain.domid)
+    }
+
+    /// What Xen counts for the domain, or None when it is gone (or no longer runx's).
+    fn usage(&self, domain: Domain<'_>) -> Result<Option<DomainUsage>, XenError> {
+        if !self.owns(domain)? {
+            return Ok(None);
+        }
+        self.usage_domid(domain.domid)
+    }
+
+    fn adjust(&self, domain: Domain<'_>, adjustment: &Adjustment) -> Result<(), XenError> {
+        self.checked(domain)?;
+        self.adjust_domid(domain.domid, adjustment)
     }
 
     /// Writes a key for the domain's guest if the domain is still runx's.

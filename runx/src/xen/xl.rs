@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use runx_xenstore::Xenstore;
 
 use super::console_ring::PrivcmdRing;
-use super::{ConsoleRing, DomainState, Shutdown, Watch, Xen, XenError};
+use super::{Adjustment, ConsoleRing, DomainState, DomainUsage, Shutdown, Watch, Xen, XenError};
 
 /// Runs `xl` from PATH, and talks to xenstored over one connection, opened when first needed.
 #[derive(Default)]
@@ -120,6 +120,46 @@ impl Xen for Xl {
         parse_list(&stdout, domid).map(Some).ok_or(XenError::Unreadable { command, output: stdout })
     }
 
+    fn usage_domid(&self, domid: u32) -> Result<Option<DomainUsage>, XenError> {
+        let id = domid.to_string();
+        let (command, output) = run(["list", &id])?;
+        if !output.status.success() {
+            let message = failure_message(&output);
+            return if gone(&message) { Ok(None) } else { Err(XenError::Failed { command, message }) };
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let memory_mib = parse_list_memory(&stdout, domid).ok_or(XenError::Unreadable { command, output: stdout })?;
+        let command = format!("xl vcpu-list {id}");
+        let stdout = checked(["vcpu-list", &id])?;
+        let vcpus = parse_vcpu_list(&stdout, domid).ok_or(XenError::Unreadable { command, output: stdout })?;
+        let static_max = self.read(&runx_launch::keys::of_domain(domid, "memory/static-max"))?;
+        let max_memory_kib = static_max.and_then(|v| v.parse().ok()).unwrap_or(memory_mib * 1024);
+        Ok(Some(DomainUsage {
+            vcpus_online: vcpus.iter().filter(|v| v.online).count() as u32,
+            vcpu_time_ns: vcpus.iter().map(|v| v.time_ns).collect(),
+            memory_kib: memory_mib * 1024,
+            max_memory_kib,
+        }))
+    }
+
+    fn adjust_domid(&self, domid: u32, adjustment: &Adjustment) -> Result<(), XenError> {
+        let id = domid.to_string();
+        match adjustment {
+            Adjustment::MemoryMib(mib) => checked(["mem-set", &id, &format!("{mib}m")]).map(drop),
+            // Within the domain's maximum, which it was created with: xl's check against the
+            // host's CPU count is for growing past it.
+            Adjustment::Vcpus(count) => checked(["vcpu-set", "--ignore-host", &id, &count.to_string()]).map(drop),
+            Adjustment::Pin(cpus) => checked(["vcpu-pin", &id, "all", cpus]).map(drop),
+            // The cap is the scheduler's: credit2 (Xen's default) first, then credit.
+            Adjustment::CapPercent(cap) => {
+                let cap = cap.to_string();
+                checked(["sched-credit2", "-d", &id, "-c", &cap])
+                    .or_else(|_| checked(["sched-credit", "-d", &id, "-c", &cap]))
+                    .map(drop)
+            }
+        }
+    }
+
     fn read(&self, path: &str) -> Result<Option<String>, XenError> {
         self.with_store(|store| store.read(path))
     }
@@ -191,6 +231,33 @@ fn parse_list(output: &str, domid: u32) -> Option<DomainState> {
     Some(DomainState { paused: flags[2] == b'p', ended, dying: flags[5] == b'd' })
 }
 
+/// The `Mem` column (MiB) of one domain's row of `xl list`.
+fn parse_list_memory(output: &str, domid: u32) -> Option<u64> {
+    let row = output.lines().skip(1).find(|l| l.split_whitespace().rev().nth(4) == Some(domid.to_string().as_str()))?;
+    row.split_whitespace().rev().nth(3)?.parse().ok()
+}
+
+struct VcpuRow {
+    online: bool,
+    time_ns: u64,
+}
+
+/// One domain's rows of `xl vcpu-list`: `Name ID VCPU CPU State Time(s) Affinity...`, where an
+/// offline vcpu has `-` for its CPU. runx's domain names hold no spaces.
+fn parse_vcpu_list(output: &str, domid: u32) -> Option<Vec<VcpuRow>> {
+    let id = domid.to_string();
+    let mut rows = Vec::new();
+    for line in output.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) != Some(&id.as_str()) {
+            continue;
+        }
+        let seconds: f64 = fields.get(5)?.parse().ok()?;
+        rows.push(VcpuRow { online: *fields.get(3)? != "-", time_ns: (seconds * 1e9).round() as u64 });
+    }
+    (!rows.is_empty()).then_some(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +275,25 @@ mod tests {
         }
         assert!(parse_list(out, 8).is_none());
         assert!(parse_list("Name ID\nweb 7 64 1 x 0.0\n", 7).is_none());
+    }
+
+    #[test]
+    fn reads_memory_and_vcpus() {
+        let list = "Name                                        ID   Mem VCPUs\tState\tTime(s)\n\
+                    web                                          7   248     2     -b----       3.4\n";
+        assert_eq!(parse_list_memory(list, 7), Some(248));
+        assert_eq!(parse_list_memory(list, 8), None);
+        let vcpus = "Name                                ID  VCPU   CPU State   Time(s) Affinity (Hard / Soft)\n\
+                     runx-web                             7     0    1   -b-       2.5  all / all\n\
+                     runx-web                             7     1    -   --p       0.9  all / all\n\
+                     other                               17     0    0   r--      10.0  all / all\n";
+        let rows = parse_vcpu_list(vcpus, 7).unwrap();
+        assert_eq!(
+            rows.iter().map(|r| (r.online, r.time_ns)).collect::<Vec<_>>(),
+            [(true, 2_500_000_000), (false, 900_000_000)]
+        );
+        assert!(parse_vcpu_list(vcpus, 9).is_none());
+        assert!(parse_vcpu_list(&vcpus.replace("2.5", "x"), 7).is_none());
     }
 
     #[test]
