@@ -25,6 +25,9 @@ const RUSTFLAGS: &str = "-C target-feature=+crt-static -C relocation-model=stati
 /// and prints no backtrace), and no RELRO segment (which static musl never applies).
 const INIT_LINK_FLAGS: &str =
     "-C link-arg=-Wl,-z,noseparate-code -C link-arg=-Wl,--no-eh-frame-hdr -C link-arg=-Wl,-z,norelro";
+/// The linker script, relative to the workspace, that drops runx-init's unwind tables: without
+/// the index above, nothing reads them.
+const INIT_LINKER_SCRIPT: &str = "runx/init/no-unwind-tables.ld";
 const INIT: &str = "runx-init";
 const INIT_PROFILE: &str = "guest";
 /// The most runx-init may weigh: it is the whole base initramfs, read by every guest's boot.
@@ -90,9 +93,14 @@ fn check_init_size(init: &Path, size: u64) -> Result<()> {
 /// musl, guest), and checks runx-init's size. A folder of their own: in target/TRIPLE/ they
 /// would take turns with dynamic builds, each rebuilding the other.
 pub fn build(arch: Arch) -> Result<Shipped> {
-    let target_dir = workspace::root()?.join("target/static");
+    let root = workspace::root()?;
+    let target_dir = root.join("target/static");
     cargo_build(&target_dir, triple(arch), "release", CRATES, RUSTFLAGS)?;
-    cargo_build(&target_dir, init_triple(arch), INIT_PROFILE, &[INIT], &format!("{RUSTFLAGS} {INIT_LINK_FLAGS}"))?;
+    let script = root.join(INIT_LINKER_SCRIPT);
+    // Cargo splits the flags at whitespace.
+    ensure!(!script.to_string_lossy().contains(char::is_whitespace), "{}: a path with spaces", script.display());
+    let init_flags = format!("{RUSTFLAGS} {INIT_LINK_FLAGS} -C link-arg=-Wl,-T,{}", script.display());
+    cargo_build(&target_dir, init_triple(arch), INIT_PROFILE, &[INIT], &init_flags)?;
     let init = target_dir.join(init_triple(arch)).join(INIT_PROFILE).join(INIT);
     check_init_size(&init, fs::metadata(&init)?.len())?;
     Ok(Shipped { dir: target_dir.join(triple(arch)).join("release"), init })
