@@ -9,6 +9,8 @@ mod network;
 mod process;
 mod setup;
 mod terminal;
+#[cfg(all(target_env = "musl", panic = "abort"))]
+mod unwinder;
 mod vcpus;
 
 use std::os::fd::AsFd;
