@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod confine;
 pub mod container;
 pub mod container_id;
+pub mod exec;
 pub mod guest_kind;
 pub mod guest_memory;
 pub mod home;

@@ -644,8 +644,9 @@ fn spec_and_features_describe_runx() {
     let features: Value = serde_json::from_slice(&xen.run(&["features"]).stdout).unwrap();
     assert_eq!(features["ociVersionMin"], "1.0.0");
     assert!(features["annotations"]["io.runx.annotations"].as_str().unwrap().contains("io.runx.kernel"));
-    let exec = xen.run(&["exec", "c", "--process", "p.json"]);
-    assert!(stderr(&exec).contains("exec is not supported by runx"), "{}", stderr(&exec));
+    let exec = xen.run(&["exec", "nosuch", "true"]);
+    assert!(!exec.status.success());
+    assert!(stderr(&exec).contains("nosuch") && stderr(&exec).contains("does not exist"), "{}", stderr(&exec));
 }
 
 /// A domain of the admin's (`xl create` of a config of its own).

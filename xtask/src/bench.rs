@@ -22,6 +22,7 @@ const MEASURES: &[(&str, &[&str])] = &[
     ("guest-boot", &["guest-boot"]),
     ("runx-init-boot", &["runx-init-boot"]),
     ("runtime", &["runx-start", "runx-direct-start", "ctr-to-create", "runx-vs-runc", "runx-state"]),
+    ("network-bench", &["net-start", "net-throughput", "net-get10"]),
 ];
 
 /// One benchmark's measurements, in milliseconds.
@@ -43,10 +44,10 @@ fn median(values: &[u64]) -> Option<f64> {
 }
 
 /// Parses `BENCH<TAB>case<TAB>baseline|candidate<TAB>millis` lines for `case`; `CPU` lines
-/// (see `cpu_times`) are skipped.
+/// (see `cpu_times`) and `NOTE` lines (printed as they are) are skipped.
 fn samples(text: &str, case: &str) -> Result<Samples> {
     let mut samples = Samples::default();
-    for line in text.lines().filter(|l| !l.starts_with("CPU\t")) {
+    for line in text.lines().filter(|l| !l.starts_with("CPU\t") && !l.starts_with("NOTE\t")) {
         let fields: Vec<&str> = line.split('\t').collect();
         let ["BENCH", name, role, millis] = fields[..] else {
             bail!("malformed benchmark line from dom0: {line:?}");
@@ -146,7 +147,7 @@ pub fn run(cache: &Cache, arches: &[Arch]) -> Result<bool> {
     let mut complete = true;
     for &arch in arches {
         let benches = match arch {
-            Arch::X86_64 => vec![GUEST_BOOT, runx_guests::BENCH, runx_runtime::BENCH],
+            Arch::X86_64 => vec![GUEST_BOOT, runx_guests::BENCH, runx_runtime::BENCH, runx_runtime::NETWORK_BENCH],
             Arch::Arm64 => vec![GUEST_BOOT],
         };
         let report = cases::run(cache, Plan::main(arch), &benches)?;
@@ -173,6 +174,9 @@ pub fn run(cache: &Cache, arches: &[Arch]) -> Result<bool> {
                 }
             }
         }
+        for note in text.lines().filter_map(|l| l.strip_prefix("NOTE\t")) {
+            println!("{:<8} {note}", arch.name());
+        }
         let cpu = cpu_times(&text);
         for what in cpu.iter().map(|(w, _)| w).collect::<std::collections::BTreeSet<_>>() {
             let values: Vec<u64> = cpu.iter().filter(|(w, _)| w == what).map(|(_, ms)| (*ms * 10.0) as u64).collect();
@@ -188,6 +192,9 @@ pub fn run(cache: &Cache, arches: &[Arch]) -> Result<bool> {
     println!("runx-direct-start: the same floor, candidate `runx create` + `runx start` of a bundle running the same program (no containerd)");
     println!("ctr-to-create: the same floor, candidate the time from `ctr run` to containerd calling the runtime's `create` (containerd's share)");
     println!("runx-vs-runc: baseline `ctr run` with runc, candidate with runx, each to its first output line");
+    println!("net-start: baseline `ctr run` with runx and no network, candidate `ctr run --cni` with runx, each to its first line");
+    println!("net-throughput: 64 MiB from dom0 to a container's `nc -l` over the CNI bridge, baseline runc's container, candidate runx's");
+    println!("net-get10: ten HTTP GETs in a row from dom0 to busybox httpd in the container, baseline runc's, candidate runx's");
     println!("runx-state: 20 calls of `runc state` (baseline) and `runx state` (candidate) on running containers");
     Ok(complete)
 }

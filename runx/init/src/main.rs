@@ -5,6 +5,7 @@
 //! and powers the guest off. No shell, no agent.
 
 mod capabilities;
+mod exec;
 mod network;
 mod process;
 mod setup;
@@ -90,40 +91,43 @@ fn forward_signal(store: &mut Xenstore, child: Pid) {
     let _ = store.remove(keys::SIGNAL);
 }
 
-/// Reaps every exited child; returns the main process's status once it has ended.
-fn reap(child: Pid) -> Option<Outcome> {
+/// Reaps every exited child, giving exec'd processes' statuses to their sessions; returns the
+/// main process's status once it has ended.
+fn reap(child: Pid, sessions: &mut exec::Sessions) -> Option<Outcome> {
     let mut outcome = None;
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) if pid == child => outcome = Some(Outcome::Exited(code)),
             Ok(WaitStatus::Signaled(pid, signal, _)) if pid == child => outcome = Some(Outcome::Signaled(signal)),
+            Ok(WaitStatus::Exited(pid, code)) => sessions.reaped(pid, (code, 0)),
+            Ok(WaitStatus::Signaled(pid, signal, _)) => sessions.reaped(pid, (128 + signal as i32, signal as i32)),
             Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return outcome,
-            Ok(_) => {}
-            Err(Errno::EINTR) => {}
+            Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => return outcome,
         }
     }
 }
 
-fn handle_event(store: &mut Xenstore, child: Pid) {
+fn handle_event(store: &mut Xenstore, child: Pid, sessions: &mut exec::Sessions) {
     match store.next_event() {
         Ok(path) if path == keys::SIGNAL => forward_signal(store, child),
         Ok(path) if path.starts_with(vcpus::KEYS) => vcpus::follow(store, &path),
-        Ok(_) => {}
+        Ok(path) => sessions.request(store, &path),
         Err(e) => eprintln!("runx-init: xenstore: {e}"),
     }
 }
 
-/// Waits for the main process, reaping orphans, forwarding signal requests and relaying the
-/// process's terminal meanwhile.
+/// Waits for the main process, reaping orphans, forwarding signal requests, relaying the
+/// process's terminal and running exec sessions meanwhile.
 fn supervise(
     child: Pid,
     sigchld: &mut SignalFd,
     mut store: Option<&mut Xenstore>,
     mut relay: Option<Relay>,
+    sessions: &mut exec::Sessions,
 ) -> Outcome {
     loop {
-        if let Some(outcome) = reap(child) {
+        if let Some(outcome) = reap(child, sessions) {
             if let Some(relay) = relay.as_mut() {
                 relay.drain();
             }
@@ -131,8 +135,9 @@ fn supervise(
         }
         if let Some(store) = store.as_deref_mut() {
             while store.has_queued_events() {
-                handle_event(store, child);
+                handle_event(store, child, sessions);
             }
+            sessions.pump(store);
         }
         let stdin = std::io::stdin();
         let mut fds = vec![PollFd::new(sigchld.as_fd(), PollFlags::POLLIN)];
@@ -144,11 +149,13 @@ fn supervise(
             let console = if relay.wants_console() { PollFlags::POLLIN } else { PollFlags::empty() };
             fds.push(PollFd::new(stdin.as_fd(), console));
         }
+        let fixed = fds.len();
+        fds.extend(sessions.poll_fds().into_iter().map(|(fd, events)| PollFd::new(fd, events)));
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => eprintln!("runx-init: poll: {}", os_error(e)),
         }
-        let ready: Vec<PollFlags> = fds.iter().map(|fd| fd.revents().unwrap_or(PollFlags::empty())).collect();
+        let ready: Vec<PollFlags> = fds[..fixed].iter().map(|fd| fd.revents().unwrap_or(PollFlags::empty())).collect();
         drop(fds);
         if ready[0].contains(PollFlags::POLLIN) {
             let _ = sigchld.read_signal();
@@ -156,7 +163,7 @@ fn supervise(
         let mut next = 1;
         if let Some(store) = store.as_deref_mut() {
             if ready[next].contains(PollFlags::POLLIN) {
-                handle_event(store, child);
+                handle_event(store, child, sessions);
             }
             next += 1;
         }
@@ -247,7 +254,11 @@ fn run(mut store: Option<&mut Xenstore>) -> Outcome {
     if let Err(failure) = network::configure(store.as_deref_mut()) {
         return Outcome::Failed(failure);
     }
-    let (child, failure) = match process::spawn(&spec, &root, pty.as_ref().map(|pty| &pty.slave)) {
+    let stdio = match &pty {
+        Some(pty) => process::Stdio::Terminal(&pty.slave),
+        None => process::Stdio::Console,
+    };
+    let (child, failure) = match process::spawn(&spec.process, &root, &stdio) {
         Ok(spawned) => spawned,
         Err(failure) => return Outcome::Failed(failure),
     };
@@ -262,8 +273,15 @@ fn run(mut store: Option<&mut Xenstore>) -> Outcome {
         if let Err(e) = store.watch(vcpus::KEYS, "vcpus") {
             eprintln!("runx-init: cannot watch {}: {e}: vcpus the host brings online stay offline", vcpus::KEYS);
         }
+        if let Err(e) = store.watch(runx_launch::exec::REQUESTS, "exec") {
+            eprintln!(
+                "runx-init: cannot watch {}: {e}: runx exec will not reach this guest",
+                runx_launch::exec::REQUESTS
+            );
+        }
     }
-    let outcome = supervise(child, &mut sigchld, store, relay);
+    let mut sessions = exec::Sessions::new(&root);
+    let outcome = supervise(child, &mut sigchld, store, relay, &mut sessions);
     match (failure, outcome) {
         (Some(failure), _) => Outcome::Failed(failure),
         (None, outcome) => outcome,

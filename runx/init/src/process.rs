@@ -19,7 +19,7 @@ use nix::sys::stat::{umask, Mode};
 use nix::unistd::{
     chdir, chroot, dup2, execve, fork, pipe2, setgid, setgroups, setsid, setuid, ForkResult, Gid, Pid, Uid,
 };
-use runx_launch::LaunchSpec;
+use runx_launch::Process;
 
 use crate::{capabilities, os_error, Failure};
 
@@ -68,8 +68,18 @@ fn c_string(what: &str, value: &str) -> Result<CString, Failure> {
     CString::new(value).map_err(|_| Failure::new(127, format!("{what} {value:?} contains a NUL byte")))
 }
 
-/// Everything the child does between fork and exec; `terminal` is the pty the process gets.
-fn enter_and_exec(spec: &LaunchSpec, root: &Path, terminal: Option<&OwnedFd>) -> Result<Infallible, Failure> {
+/// What the process's fds 0, 1 and 2 are.
+pub enum Stdio<'a> {
+    /// runx-init's own: the guest console.
+    Console,
+    /// A pty's slave, which also becomes the process's controlling terminal.
+    Terminal(&'a OwnedFd),
+    /// Pipe ends (an exec'd process's): stdin, stdout, stderr.
+    Pipes([&'a OwnedFd; 3]),
+}
+
+/// Everything the child does between fork and exec.
+fn enter_and_exec(process: &Process, root: &Path, stdio: &Stdio<'_>) -> Result<Infallible, Failure> {
     let sys = |what: &str, e: Errno| Failure::sys(what, e);
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).map_err(|e| sys("unblock signals", e))?;
     // An ignored signal stays ignored across exec: Rust's runtime ignores SIGPIPE in runx-init,
@@ -78,13 +88,16 @@ fn enter_and_exec(spec: &LaunchSpec, root: &Path, terminal: Option<&OwnedFd>) ->
         // SAFETY: SIG_DFL installs no handler; the child is single-threaded.
         unsafe { signal::signal(signal, SigHandler::SigDfl) }.map_err(|e| sys("reset signal dispositions", e))?;
     }
-    if let Some(pty) = terminal {
-        for fd in 0..3 {
-            dup2(pty.as_raw_fd(), fd).map_err(|e| sys("give the process its pty", e))?;
-        }
+    let ends = match stdio {
+        Stdio::Console => None,
+        Stdio::Terminal(pty) => Some([*pty; 3]),
+        Stdio::Pipes(pipes) => Some(*pipes),
+    };
+    for (fd, end) in ends.iter().flatten().enumerate() {
+        dup2(end.as_raw_fd(), fd as i32).map_err(|e| sys("give the process its stdio", e))?;
     }
     setsid().map_err(|e| sys("setsid", e))?;
-    if terminal.is_some() {
+    if matches!(stdio, Stdio::Terminal(_)) {
         // The pty becomes the process's controlling terminal, as a shell's job control needs.
         // SAFETY: TIOCSCTTY takes an int argument and touches no memory of ours.
         if unsafe { nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0) } != 0 {
@@ -93,7 +106,6 @@ fn enter_and_exec(spec: &LaunchSpec, root: &Path, terminal: Option<&OwnedFd>) ->
     }
     chroot(root).map_err(|e| sys("chroot", e))?;
     chdir("/").map_err(|e| sys("chdir /", e))?;
-    let process = &spec.process;
     for limit in &process.rlimits {
         let kind = resource(&limit.kind).ok_or_else(|| Failure::setup(format!("unknown rlimit {}", limit.kind)))?;
         setrlimit(kind, limit.soft, limit.hard).map_err(|e| sys(&format!("setrlimit {}", limit.kind), e))?;
@@ -126,16 +138,16 @@ fn enter_and_exec(spec: &LaunchSpec, root: &Path, terminal: Option<&OwnedFd>) ->
     Err(Failure::new(code, format!("exec: {arg0:?}: {}", os_error(err).to_ascii_lowercase())))
 }
 
-/// Forks the container's process; returns its pid and, when it could not be
-/// started, why (the child then exits with the failure's code).
-pub fn spawn(spec: &LaunchSpec, root: &Path, terminal: Option<&OwnedFd>) -> Result<(Pid, Option<Failure>), Failure> {
+/// Forks the process; returns its pid and, when it could not be started, why (the child then
+/// exits with the failure's code).
+pub fn spawn(process: &Process, root: &Path, stdio: &Stdio<'_>) -> Result<(Pid, Option<Failure>), Failure> {
     let (report_read, report_write): (OwnedFd, OwnedFd) =
         pipe2(OFlag::O_CLOEXEC).map_err(|e| Failure::sys("pipe", e))?;
     // SAFETY: runx-init is single-threaded, so the child may allocate and run ordinary code.
     match unsafe { fork() }.map_err(|e| Failure::sys("fork", e))? {
         ForkResult::Child => {
             drop(report_read);
-            let failure = match enter_and_exec(spec, root, terminal) {
+            let failure = match enter_and_exec(process, root, stdio) {
                 Err(failure) => failure,
                 Ok(never) => match never {},
             };

@@ -17,7 +17,7 @@ use crate::Failure;
 
 /// Both ends of the process's pty.
 pub struct Pty {
-    master: OwnedFd,
+    pub master: OwnedFd,
     /// The process's end: fds 0, 1 and 2 of the process.
     pub slave: OwnedFd,
 }

@@ -10,6 +10,7 @@ use miniserde::ser::Fragment;
 use miniserde::{de, Deserialize, Serialize};
 
 pub mod annotations;
+pub mod exec;
 pub mod network;
 
 /// The version this build writes and reads. A guest refuses any other.

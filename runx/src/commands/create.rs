@@ -1,15 +1,13 @@
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
-use super::Global;
+use super::{terminal, Global};
 use runx::container::CreateOptions;
 use runx::log::Log;
 use runx::monitor::Guest;
@@ -41,7 +39,7 @@ pub struct Args {
 pub fn run(args: Args, global: &Global, log: &mut Log) -> Result<()> {
     let runtime = global.runtime()?;
     let terminal = match &args.console_socket {
-        Some(socket) => Some(send_terminal(socket)?),
+        Some(socket) => Some(terminal::send_terminal(socket)?),
         None => None,
     };
     let spawn = |guest: &Guest<'_>, network: &NetworkNamespace, ready: OwnedFd| {
@@ -84,25 +82,6 @@ fn pending(signals: &SigSet) -> Option<i32> {
     // SAFETY: initialised by sigpending above.
     let set = unsafe { SigSet::from_sigset_t_unchecked(set.assume_init()) };
     signals.iter().find(|s| set.contains(*s)).map(|s| s as i32)
-}
-
-/// Opens a pty, sends its master over the console socket (as runc does) and returns the slave,
-/// which becomes the monitor's stdio.
-fn send_terminal(socket: &Path) -> Result<OwnedFd> {
-    let pty = nix::pty::openpty(None, None).context("cannot open a pty for the container's terminal")?;
-    // The guest's own console does the terminal's line discipline; this one only carries bytes.
-    let mut attrs = nix::sys::termios::tcgetattr(&pty.slave).context("cannot read the pty's settings")?;
-    nix::sys::termios::cfmakeraw(&mut attrs);
-    nix::sys::termios::tcsetattr(&pty.slave, nix::sys::termios::SetArg::TCSANOW, &attrs)
-        .context("cannot make the pty raw")?;
-    let stream = UnixStream::connect(socket)
-        .with_context(|| format!("cannot connect to the console socket {}", socket.display()))?;
-    let fds = [pty.master.as_raw_fd()];
-    let name = b"/dev/ptmx";
-    let iov = [std::io::IoSlice::new(name)];
-    sendmsg::<()>(stream.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .with_context(|| format!("cannot send the terminal over {}", socket.display()))?;
-    Ok(pty.slave)
 }
 
 /// Starts the monitor in the container's network namespace: a new one, the engine's, or (none

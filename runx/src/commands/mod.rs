@@ -3,6 +3,7 @@
 mod create;
 mod delete;
 mod events;
+mod exec;
 mod features;
 mod kill;
 mod list;
@@ -12,7 +13,7 @@ mod ps;
 mod spec;
 mod start;
 mod state;
-mod unsupported;
+mod terminal;
 mod update;
 
 use std::path::PathBuf;
@@ -56,8 +57,12 @@ pub enum Command {
     Ps(ps::Args),
     /// Write a default config.json for a runx bundle.
     Spec(spec::Args),
-    /// Not supported: a runx guest has no agent to start a second process in.
-    Exec(unsupported::Args),
+    /// Run another process in a running container: runx-init starts it in the guest, and its
+    /// stdio, signals and exit status travel over a vchan.
+    Exec(Box<exec::Args>),
+    /// Internal: the relay `exec --detach` leaves running for the process.
+    #[command(hide = true)]
+    ExecRelay(exec::RelayArgs),
     /// Change a running container's memory, vcpus and pinning, within what its domain was
     /// created with.
     Update(Box<update::Args>),
@@ -92,10 +97,10 @@ impl Global {
     }
 }
 pub fn run(command: Command, global: &Global, log: &mut Log) -> Result<ExitCode> {
-    if !matches!(command, Command::Monitor(_)) {
+    if !matches!(command, Command::Monitor(_) | Command::Exec(_) | Command::ExecRelay(_)) {
         // Like runc and the C tools: a reader that goes away (`runx state | head`) ends runx
-        // quietly instead of failing a print. The monitor keeps SIGPIPE ignored: it must outlive
-        // a reader of the container's output and handles the write errors itself.
+        // quietly instead of failing a print. The monitor and exec's relay keep SIGPIPE ignored:
+        // they must outlive a reader of the process's output and handle the write errors themselves.
         // SAFETY: no other thread exists yet, and SIG_DFL needs no handler.
         unsafe {
             let _ = nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
@@ -113,12 +118,11 @@ pub fn run(command: Command, global: &Global, log: &mut Log) -> Result<ExitCode>
         Command::Resume(args) => pause::run(args, global, false),
         Command::Ps(args) => ps::run(args, global),
         Command::Spec(args) => spec::run(args),
-        Command::Exec(_) => {
-            unsupported::run("exec", "a runx container is a Xen guest without an agent: run a second container instead")
-        }
         Command::Update(args) => update::run(*args, global),
         Command::Events(args) => events::run(args, global),
         Command::Monitor(args) => return monitor::run(args),
+        Command::Exec(args) => return exec::run(*args, global),
+        Command::ExecRelay(args) => return exec::relay(args),
     }
     .map(|()| ExitCode::SUCCESS)
 }

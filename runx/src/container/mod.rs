@@ -4,6 +4,8 @@
 //! name and uuid), so that whatever point it is killed at, `delete` finds and removes what it
 //! made; and it removes only that: the domain with the uuid it chose, never one found by name.
 
+mod exec;
+pub use exec::{ExecFlags, ExecRefused};
 mod usage;
 mod wiring;
 
@@ -59,6 +61,10 @@ pub enum ContainerError {
     Xen(#[from] XenError),
     #[error(transparent)]
     Update(#[from] crate::update::UpdateError),
+    #[error(transparent)]
+    Exec(#[from] ExecRefused),
+    #[error(transparent)]
+    Launch(#[from] crate::launch::LaunchError),
     #[error("container not running")]
     NotRunning,
     #[error("cannot {action} container {id} in state {status}")]
@@ -364,7 +370,12 @@ impl Runtime {
             other => return Err(ContainerError::WrongState { action: "start", id: state.id, status: other.as_str() }),
         }
         if state.vif {
-            self.wire(&mut state)?;
+            if let Err(e) = self.wire(&mut state) {
+                // The process cannot start, so the container stops, as runc's does when its
+                // process cannot run: containerd deletes a stopped task, never a created one.
+                let _ = self.xen.destroy(Domain { domid: state.domid, uuid: &state.uuid });
+                return Err(e);
+            }
         }
         let domain = Domain { domid: state.domid, uuid: &state.uuid };
         if let Some((key, value)) = state.guest.start_request(state.domid) {

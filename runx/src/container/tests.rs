@@ -197,7 +197,8 @@ fn a_failed_wiring_fails_start_and_undoes_itself() {
     assert!(key(&lab, state.domid, runx_launch::keys::START).is_none(), "the process never ran");
     assert!(key(&lab, state.domid, runx_launch::keys::NETWORK).is_none());
     assert_eq!(lab.runtime.load("web").unwrap().1.wired, None);
-    lab.runtime.delete("web", true).unwrap();
+    assert!(lab.xen.domains().is_empty(), "the container stopped: containerd deletes only a stopped task");
+    lab.runtime.delete("web", false).unwrap();
     lab.assert_left(&[], 1, "after delete");
 
     let lab = Lab::new("unadopted");
@@ -360,4 +361,32 @@ fn a_domain_that_is_no_longer_runx_is_never_resized() {
     assert!(lab.runtime.update("web", &resources).is_err());
     assert_eq!(lab.xen.domains()[&state.domid].usage.memory_kib, 256 << 10);
     assert!(matches!(lab.runtime.stats("web"), Err(ContainerError::NotRunning)));
+}
+
+#[test]
+fn exec_runs_the_containers_process_with_runcs_flags_only_while_it_runs() {
+    let lab = Lab::new("exec");
+    lab.create("web").unwrap();
+    let flags = ExecFlags {
+        args: vec!["sh".into(), "-c".into(), "exit 3".into()],
+        cwd: Some("/tmp".into()),
+        env: vec!["FOO=bar".into()],
+        user: Some((1000, Some(100))),
+        ..ExecFlags::default()
+    };
+    let err = lab.runtime.exec_spec("web", None, &flags).unwrap_err().to_string();
+    assert!(err.contains("it is created, and exec needs it running"), "{err}");
+    lab.runtime.start("web").unwrap();
+    let (state, json) = lab.runtime.exec_spec("web", None, &flags).unwrap();
+    let spec = runx_launch::LaunchSpec::from_json(&json).unwrap();
+    assert_eq!(spec.process.args, ["sh", "-c", "exit 3"]);
+    assert_eq!(spec.process.cwd, "/tmp");
+    assert_eq!((spec.process.user.uid, spec.process.user.gid), (1000, 100));
+    assert!(spec.process.env.iter().any(|e| e == "FOO=bar"), "{:?}", spec.process.env);
+    assert!(spec.process.env.iter().any(|e| e.starts_with("HOME=")), "{:?}", spec.process.env);
+    assert!(!spec.wait_for_start);
+    assert_eq!(state.id, "web");
+    let none = ExecFlags::default();
+    assert!(lab.runtime.exec_spec("web", None, &none).unwrap_err().to_string().contains("exec needs a process"));
+    lab.runtime.delete("web", true).unwrap();
 }

@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use runx_launch::keys;
 
-use super::{vm_path, Adjustment, ConsoleRing, DomainState, DomainUsage, Watch, Xen, XenError};
+use super::{vm_path, Adjustment, Channel, ConsoleRing, DomainState, DomainUsage, Watch, Xen, XenError};
 
 /// The unwind payload of a simulated kill.
 #[derive(Debug)]
@@ -235,6 +235,13 @@ impl Xen for MemoryXen {
         Ok(())
     }
 
+    fn remove(&self, path: &str) -> Result<(), XenError> {
+        self.call("xenstore rm")?;
+        let prefix = format!("{path}/");
+        self.0.borrow_mut().store.retain(|k, _| k != path && !k.starts_with(&prefix));
+        Ok(())
+    }
+
     fn directory(&self, path: &str) -> Result<Vec<String>, XenError> {
         self.call("xenstore directory")?;
         let prefix = format!("{}/", path.trim_end_matches('/'));
@@ -251,6 +258,10 @@ impl Xen for MemoryXen {
 
     fn watcher(&self) -> io::Result<Box<dyn Watch>> {
         Err(io::Error::new(io::ErrorKind::Unsupported, "the in-memory Xen has no watches"))
+    }
+
+    fn channel(&self, _domid: u32, _ring_ref: u32, _port: u32) -> io::Result<Box<dyn Channel>> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "the in-memory Xen has no vchans"))
     }
 
     fn console_ring(&self, _domid: u32, _frame: u64) -> io::Result<Box<dyn ConsoleRing>> {

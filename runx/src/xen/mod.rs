@@ -96,6 +96,18 @@ pub trait Watch {
     fn write(&mut self, path: &str, value: &str) -> io::Result<()>;
 }
 
+/// A byte stream each way with a guest (a vchan it offered): never blocks; `fd` becomes readable
+/// when the guest has written or read.
+pub trait Channel {
+    fn fd(&self) -> BorrowedFd<'_>;
+    /// Takes a pending event, so that `fd` announces the next one.
+    fn handle_event(&self) -> io::Result<()>;
+    /// `WouldBlock` when there is nothing; Ok(0) once the guest closed and everything was read.
+    fn try_read(&self, out: &mut [u8]) -> io::Result<usize>;
+    /// `WouldBlock` when the ring is full; `BrokenPipe` once the guest closed.
+    fn try_write(&self, data: &[u8]) -> io::Result<usize>;
+}
+
 /// How much of a guest's console output xenconsoled has not taken yet.
 pub trait ConsoleRing {
     fn unread(&self) -> u32;
@@ -113,12 +125,16 @@ pub trait Xen {
     fn state_domid(&self, domid: u32) -> Result<Option<DomainState>, XenError>;
     fn read(&self, path: &str) -> Result<Option<String>, XenError>;
     fn write(&self, path: &str, value: &str) -> Result<(), XenError>;
+    /// Removes a key and everything under it; a missing one is not an error.
+    fn remove(&self, path: &str) -> Result<(), XenError>;
     fn directory(&self, path: &str) -> Result<Vec<String>, XenError>;
     /// What Xen counts for the domain, or None when there is no such domain.
     fn usage_domid(&self, domid: u32) -> Result<Option<DomainUsage>, XenError>;
     fn adjust_domid(&self, domid: u32, adjustment: &Adjustment) -> Result<(), XenError>;
     /// A connection of its own for watches.
     fn watcher(&self) -> io::Result<Box<dyn Watch>>;
+    /// Connects to the vchan domain `domid` offered (its shared page's grant and its port).
+    fn channel(&self, domid: u32, ring_ref: u32, port: u32) -> io::Result<Box<dyn Channel>>;
     /// The console ring of a guest, mapped read-only.
     fn console_ring(&self, domid: u32, frame: u64) -> io::Result<Box<dyn ConsoleRing>>;
 

@@ -7,10 +7,13 @@ use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use std::os::fd::AsRawFd;
+
+use runx_vchan::{Offer, Vchan};
 use runx_xenstore::Xenstore;
 
 use super::console_ring::PrivcmdRing;
-use super::{Adjustment, ConsoleRing, DomainState, DomainUsage, Shutdown, Watch, Xen, XenError};
+use super::{Adjustment, Channel, ConsoleRing, DomainState, DomainUsage, Shutdown, Watch, Xen, XenError};
 
 /// Runs `xl` from PATH, and talks to xenstored over one connection, opened when first needed.
 #[derive(Default)]
@@ -168,6 +171,10 @@ impl Xen for Xl {
         self.with_store(|store| store.write(path, value))
     }
 
+    fn remove(&self, path: &str) -> Result<(), XenError> {
+        self.with_store(|store| store.remove(path))
+    }
+
     fn directory(&self, path: &str) -> Result<Vec<String>, XenError> {
         self.with_store(|store| store.directory(path)).map(Option::unwrap_or_default)
     }
@@ -176,8 +183,32 @@ impl Xen for Xl {
         Ok(Box::new(Xenstore::connect()?))
     }
 
+    fn channel(&self, domid: u32, ring_ref: u32, port: u32) -> io::Result<Box<dyn Channel>> {
+        let peer = u16::try_from(domid).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "domid over 65535"))?;
+        Ok(Box::new(Vchan::connect(peer, Offer { ring_ref, port })?))
+    }
+
     fn console_ring(&self, domid: u32, frame: u64) -> io::Result<Box<dyn ConsoleRing>> {
         Ok(Box::new(PrivcmdRing::map(domid, frame)?))
+    }
+}
+
+impl Channel for Vchan {
+    fn fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the descriptor lives as long as the vchan the result borrows.
+        unsafe { BorrowedFd::borrow_raw(self.as_raw_fd()) }
+    }
+
+    fn handle_event(&self) -> io::Result<()> {
+        Vchan::handle_event(self).map(drop)
+    }
+
+    fn try_read(&self, out: &mut [u8]) -> io::Result<usize> {
+        Vchan::try_read(self, out)
+    }
+
+    fn try_write(&self, data: &[u8]) -> io::Result<usize> {
+        Vchan::try_write(self, data)
     }
 }
 

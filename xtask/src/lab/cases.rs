@@ -79,6 +79,8 @@ pub fn suite(arch: Arch) -> Vec<(Plan, Vec<Case>)> {
                 runx_runtime::CASE,
                 runx_runtime::RUNC_PARITY,
                 runx_runtime::NETWORK,
+                runx_runtime::NETWORK_EDGES,
+                runx_runtime::EXEC,
                 kernel_images::CASE,
                 debian_image::CASE,
                 runx_guests::CASE,

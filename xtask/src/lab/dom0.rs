@@ -45,6 +45,19 @@ const MODULES: &[&str] = &[
     "ext4",
     "overlay",
     "loop",
+    // CNI's portmap plugin: iptables (Debian's nft backend) DNAT, marks and masquerade. After
+    // crc32c_generic: nf_conntrack's libcrc32c asks the crypto API for crc32c when it loads.
+    "nf_tables",
+    "nft_compat",
+    "nft_chain_nat",
+    "xt_nat",
+    "xt_addrtype",
+    "xt_comment",
+    "xt_multiport",
+    "xt_mark",
+    "xt_MASQUERADE",
+    "xt_conntrack",
+    "xt_tcpudp",
 ];
 
 /// Binaries dom0 runs; their shared libraries must all be in the image.

@@ -22,7 +22,8 @@ use crate::progress::Step;
 
 const MIRROR: &str = "http://deb.debian.org/debian";
 pub const SUITE: &str = "bookworm";
-const INCLUDE: &[&str] = &["containerd", "runc", "xen-utils-4.17", "iproute2", "kmod", "containernetworking-plugins"];
+const INCLUDE: &[&str] =
+    &["containerd", "runc", "xen-utils-4.17", "iproute2", "kmod", "containernetworking-plugins", "iptables"];
 
 /// Unpacked on top of dom0's userland for the arm64 disk: containerd (with ctr and the runc
 /// shim), runc, coreutils (cases run `install` inside the chroot; Debian's busybox has none)

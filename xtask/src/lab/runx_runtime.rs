@@ -21,6 +21,14 @@ pub const RUNC_PARITY: Case =
 /// `ctr run --cni`: the engine's network in the guest.
 pub const NETWORK: Case =
     Case::builtin("network", include_str!("assets/cases/network.sh"), 600).needing(Need::RUNX_CONTAINERS);
+/// `ctr task exec` into a running container, over runx-init's vchan sessions.
+pub const EXEC: Case = Case::builtin("exec", include_str!("assets/cases/exec.sh"), 900).needing(Need::RUNX_CONTAINERS);
+/// The network past the plain case: portmap, ten at once, DNS files, unusual and bad namespaces.
+pub const NETWORK_EDGES: Case =
+    Case::builtin("network-edges", include_str!("assets/cases/network-edges.sh"), 900).needing(Need::RUNX_CONTAINERS);
+/// Writes the net-start, net-throughput and net-get10 measurements (runx against runc on one bridge).
+pub const NETWORK_BENCH: Case =
+    Case::builtin("network-bench", include_str!("assets/benches/network.sh"), 1200).needing(Need::RUNX_CONTAINERS);
 /// Writes the runx-start, runx-vs-runc and runx-state measurements, and CPU lines.
 pub const BENCH: Case =
     Case::builtin("runtime", include_str!("assets/benches/runtime.sh"), 1200).needing(Need::RUNX_CONTAINERS);
