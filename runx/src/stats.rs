@@ -62,19 +62,13 @@ pub struct MemoryEntry {
     pub failcnt: u64,
 }
 
-/// runc writes these with Go's field names: no JSON tags on its struct.
+/// runc writes these with Go's field names: no JSON tags on its struct (`Counters` follows).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct NetworkInterface {
     pub name: String,
-    pub rx_bytes: u64,
-    pub rx_packets: u64,
-    pub rx_errors: u64,
-    pub rx_dropped: u64,
-    pub tx_bytes: u64,
-    pub tx_packets: u64,
-    pub tx_errors: u64,
-    pub tx_dropped: u64,
+    #[serde(flatten)]
+    pub counters: Counters,
 }
 
 impl Stats {
@@ -98,19 +92,7 @@ impl Stats {
             blkio: Empty {},
             hugetlb: Empty {},
             intel_rdt: Empty {},
-            network_interfaces: interface.map(|(name, c)| {
-                vec![NetworkInterface {
-                    name,
-                    rx_bytes: c.rx_bytes,
-                    rx_packets: c.rx_packets,
-                    rx_errors: c.rx_errors,
-                    rx_dropped: c.rx_dropped,
-                    tx_bytes: c.tx_bytes,
-                    tx_packets: c.tx_packets,
-                    tx_errors: c.tx_errors,
-                    tx_dropped: c.tx_dropped,
-                }]
-            }),
+            network_interfaces: interface.map(|(name, counters)| vec![NetworkInterface { name, counters }]),
         }
     }
 }
@@ -139,6 +121,13 @@ mod tests {
         assert_eq!(json["data"]["network_interfaces"][0]["Name"], "eth0");
         assert_eq!(json["data"]["network_interfaces"][0]["RxBytes"], 34000);
         assert_eq!(json["data"]["network_interfaces"][0]["TxBytes"], 1200);
+        let keys: Vec<&str> =
+            json["data"]["network_interfaces"][0].as_object().unwrap().keys().map(String::as_str).collect();
+        for key in
+            ["Name", "RxBytes", "RxPackets", "RxErrors", "RxDropped", "TxBytes", "TxPackets", "TxErrors", "TxDropped"]
+        {
+            assert!(keys.contains(&key), "{key} missing from {keys:?}");
+        }
         let alone = serde_json::to_value(Stats::new(&usage, None)).unwrap();
         assert!(alone["network_interfaces"].is_null());
     }

@@ -5,8 +5,9 @@
 use std::io;
 use std::path::Path;
 
-/// One interface's counters, from the guest's side.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One interface's counters, from the guest's side, named in JSON as runc's stats name them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Counters {
     pub rx_bytes: u64,
     pub rx_packets: u64,
