@@ -144,6 +144,11 @@ pub fn plan(bundle: &Bundle, host: &HostConfig, name: &str) -> Result<Plan, Plan
     let memory_mib = limits.memory_mib.or(requests.memory_mib);
     let vcpus = limits.vcpus.or(requests.vcpus).unwrap_or(host.vcpus);
     let mut domain = DomainConfig::new(name, guest_type(), &kernel, memory_mib.unwrap_or(host.memory_mib), vcpus);
+    if cfg!(target_arch = "aarch64") {
+        // Said outright, though off is arm64's default: libxl's `mem-set` (runx update) reads
+        // the stored setting and asserts on one left at the default (Xen 4.17).
+        domain.acpi = Some(false);
+    }
     domain.placement.cap = limits.cap;
     domain.placement.cpus = limits.cpus;
     domain.cmdline = Some(match &boot {

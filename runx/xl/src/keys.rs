@@ -324,6 +324,11 @@ pub const KEYS: &[XlKey] = &[
     XlKey { name: "ramdisk", doc: "the guest's initramfs", access: Access::Runtime(|d| d.ramdisk.as_deref()) },
     XlKey { name: "extra", doc: "the kernel command line", access: Access::Runtime(|d| d.cmdline.as_deref()) },
     XlKey {
+        name: "acpi",
+        doc: "ACPI tables for the guest",
+        access: Access::Runtime(|d| d.acpi.map(|on| if on { "1" } else { "0" })),
+    },
+    XlKey {
         name: "cpus",
         doc: "vcpu pinning (hard affinity), e.g. `\"3\"` or `\"2-3\"`",
         access: Access::Profile(&Text(slot!(placement.cpus))),

@@ -63,6 +63,8 @@ pub struct DomainConfig {
     pub ramdisk: Option<String>,
     /// The kernel command line (`extra`).
     pub cmdline: Option<String>,
+    /// ACPI tables for the guest (`acpi`); unset leaves xl's default.
+    pub acpi: Option<bool>,
     pub memory_mib: u64,
     pub vcpus: u32,
     pub placement: Placement,
@@ -87,6 +89,7 @@ impl DomainConfig {
             kernel: kernel.to_owned(),
             ramdisk: None,
             cmdline: None,
+            acpi: None,
             memory_mib,
             vcpus,
             placement: Placement::default(),
@@ -130,10 +133,11 @@ mod tests {
     fn renders_a_plain_guest() {
         let mut cfg = DomainConfig::new("web", GuestType::Pvh, "/boot/Image", 64, 1);
         cfg.cmdline = Some("console=hvc0 init=/sbin/runx-init".into());
+        cfg.acpi = Some(false);
         cfg.on_poweroff = Some(Action::Preserve);
         assert_eq!(
             cfg.render().unwrap(),
-            "name = \"web\"\ntype = \"pvh\"\nkernel = \"/boot/Image\"\nextra = \"console=hvc0 init=/sbin/runx-init\"\non_poweroff = \"preserve\"\nmemory = 64\nvcpus = 1\n"
+            "name = \"web\"\ntype = \"pvh\"\nkernel = \"/boot/Image\"\nextra = \"console=hvc0 init=/sbin/runx-init\"\nacpi = \"0\"\non_poweroff = \"preserve\"\nmemory = 64\nvcpus = 1\n"
         );
     }
 

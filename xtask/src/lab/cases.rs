@@ -87,7 +87,7 @@ pub fn suite(arch: Arch) -> Vec<(Plan, Vec<Case>)> {
             ],
         )],
         Arch::Arm64 => vec![
-            (Plan::Arm64Tftp, vec![XL_CREATE, runx_runtime::ARM64_CASE]),
+            (Plan::Arm64Tftp, vec![XL_CREATE, runx_runtime::ARM64_CASE, runx_runtime::ARM64_NETWORK_EXEC]),
             (Plan::Arm64DiskDom0less, vec![XL_CREATE]),
         ],
     }

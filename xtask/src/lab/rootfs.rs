@@ -5,7 +5,7 @@
 //! x86_64: `debootstrap --variant=minbase`. arm64: debootstrap's second stage would have to run
 //! arm64 programs on the host (qemu-user + binfmt), so the disk is the same Debian packages
 //! unpacked with `dpkg-deb -x`, as dom0's initramfs is: dom0's userland plus containerd, runc
-//! and coreutils, with busybox as the shell.
+//! coreutils and the CNI plugins, with busybox as the shell.
 
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -26,8 +26,8 @@ const INCLUDE: &[&str] =
     &["containerd", "runc", "xen-utils-4.17", "iproute2", "kmod", "containernetworking-plugins", "iptables"];
 
 /// Unpacked on top of dom0's userland for the arm64 disk: containerd (with ctr and the runc
-/// shim), runc, coreutils (cases run `install` inside the chroot; Debian's busybox has none)
-/// and their libraries.
+/// shim), runc, coreutils (cases run `install` inside the chroot; Debian's busybox has none),
+/// the CNI plugins `ctr run --cni` runs, and their libraries.
 const CONTAINERD: &[&str] = &[
     "containerd",
     "runc",
@@ -38,6 +38,7 @@ const CONTAINERD: &[&str] = &[
     "libgmp10",
     "libselinux1",
     "libpcre2-8-0",
+    "containernetworking-plugins",
 ];
 /// What cases run inside the arm64 chroot: each must find its libraries on the disk.
 const CHROOT_TOOLS: &[&str] = &[
@@ -47,6 +48,9 @@ const CHROOT_TOOLS: &[&str] = &[
     "usr/sbin/runc",
     "usr/bin/install",
     "usr/lib/xen-4.17/bin/xl",
+    "usr/lib/cni/bridge",
+    "usr/lib/cni/host-local",
+    "usr/lib/cni/loopback",
 ];
 
 /// Candidate versions of `packages`, so a Debian update rebuilds what they make.

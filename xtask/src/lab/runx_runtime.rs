@@ -37,6 +37,10 @@ pub const BENCH: Case =
 pub const ARM64_CASE: Case =
     Case::builtin("containerd-runx-arm64", include_str!("assets/cases/containerd-runx-arm64.sh"), 600)
         .needing(Need::RUNX_CONTAINERS);
+/// The network, exec, events and update on arm64, in one container.
+pub const ARM64_NETWORK_EXEC: Case =
+    Case::builtin("network-exec-arm64", include_str!("assets/cases/network-exec-arm64.sh"), 900)
+        .needing(Need::RUNX_CONTAINERS);
 /// `cargo xtask demo`: one container, its command, output and exit status in `demo/`.
 pub const DEMO: Case = Case::builtin("demo", include_str!("assets/cases/demo.sh"), 600).needing(Need::RUNX_CONTAINERS);
 
